@@ -1,0 +1,132 @@
+/*
+ * asyncjob.h: the public interface of asyncjob.
+ *
+ * asyncjob implements OpenSSL 3.x's ASYNC_JOB and ASYNC_WAIT_CTX API (same names,
+ * prototypes and constants) as a standalone library, plus a few asyncjob_* additions.
+ * Code written for <openssl/async.h> builds against it by changing the include line.
+ */
+#ifndef ASYNCJOB_H
+#define ASYNCJOB_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every public function carries ASYNCJOB_API; the library is built with hidden
+ * visibility, so anything without it stays internal. */
+#if defined(ASYNCJOB_BUILDING) && defined(__GNUC__)
+# define ASYNCJOB_API __attribute__((visibility("default")))
+#else
+# define ASYNCJOB_API
+#endif
+
+#define ASYNCJOB_VERSION_MAJOR 1
+#define ASYNCJOB_VERSION_MINOR 0
+#define ASYNCJOB_VERSION_PATCH 0
+#define ASYNCJOB_VERSION_STRING "1.0.0"
+
+typedef struct async_job_st ASYNC_JOB;
+typedef struct async_wait_ctx_st ASYNC_WAIT_CTX;
+typedef int OSSL_ASYNC_FD;
+#define OSSL_BAD_ASYNC_FD -1
+
+typedef int (*ASYNC_callback_fn)(void *arg);
+typedef void *(*ASYNC_stack_alloc_fn)(size_t *num);
+typedef void (*ASYNC_stack_free_fn)(void *addr);
+
+/* Results of ASYNC_start_job. */
+#define ASYNC_ERR 0
+#define ASYNC_NO_JOBS 1
+#define ASYNC_PAUSE 2
+#define ASYNC_FINISH 3
+
+/* Values for ASYNC_WAIT_CTX_set_status / _get_status. */
+#define ASYNC_STATUS_UNSUPPORTED 0
+#define ASYNC_STATUS_ERR 1
+#define ASYNC_STATUS_OK 2
+#define ASYNC_STATUS_EAGAIN 3
+
+/* Thread pool and job lifecycle. */
+ASYNCJOB_API int ASYNC_init_thread(size_t max_size, size_t init_size);
+ASYNCJOB_API void ASYNC_cleanup_thread(void);
+ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
+                                 int (*func)(void *), void *args, size_t size);
+ASYNCJOB_API int ASYNC_pause_job(void);
+ASYNCJOB_API ASYNC_JOB *ASYNC_get_current_job(void);
+ASYNCJOB_API ASYNC_WAIT_CTX *ASYNC_get_wait_ctx(ASYNC_JOB *job);
+ASYNCJOB_API void ASYNC_block_pause(void);
+ASYNCJOB_API void ASYNC_unblock_pause(void);
+ASYNCJOB_API int ASYNC_is_capable(void);
+ASYNCJOB_API int ASYNC_set_mem_functions(ASYNC_stack_alloc_fn alloc_fn,
+                                         ASYNC_stack_free_fn free_fn);
+ASYNCJOB_API void ASYNC_get_mem_functions(ASYNC_stack_alloc_fn *alloc_fn,
+                                          ASYNC_stack_free_fn *free_fn);
+
+/* Wait contexts: how a paused job tells its caller what it waits for. */
+ASYNCJOB_API ASYNC_WAIT_CTX *ASYNC_WAIT_CTX_new(void);
+ASYNCJOB_API void ASYNC_WAIT_CTX_free(ASYNC_WAIT_CTX *ctx);
+ASYNCJOB_API int ASYNC_WAIT_CTX_set_wait_fd(ASYNC_WAIT_CTX *ctx, const void *key,
+                                            OSSL_ASYNC_FD fd, void *custom_data,
+                                            void (*cleanup)(ASYNC_WAIT_CTX *, const void *,
+                                                            OSSL_ASYNC_FD, void *));
+ASYNCJOB_API int ASYNC_WAIT_CTX_get_fd(ASYNC_WAIT_CTX *ctx, const void *key,
+                                       OSSL_ASYNC_FD *fd, void **custom_data);
+ASYNCJOB_API int ASYNC_WAIT_CTX_get_all_fds(ASYNC_WAIT_CTX *ctx, OSSL_ASYNC_FD *fd,
+                                            size_t *numfds);
+ASYNCJOB_API int ASYNC_WAIT_CTX_get_changed_fds(ASYNC_WAIT_CTX *ctx, OSSL_ASYNC_FD *addfd,
+                                                size_t *numaddfds, OSSL_ASYNC_FD *delfd,
+                                                size_t *numdelfds);
+ASYNCJOB_API int ASYNC_WAIT_CTX_clear_fd(ASYNC_WAIT_CTX *ctx, const void *key);
+ASYNCJOB_API int ASYNC_WAIT_CTX_set_callback(ASYNC_WAIT_CTX *ctx, ASYNC_callback_fn callback,
+                                             void *callback_arg);
+ASYNCJOB_API int ASYNC_WAIT_CTX_get_callback(ASYNC_WAIT_CTX *ctx, ASYNC_callback_fn *callback,
+                                             void **callback_arg);
+ASYNCJOB_API int ASYNC_WAIT_CTX_set_status(ASYNC_WAIT_CTX *ctx, int status);
+ASYNCJOB_API int ASYNC_WAIT_CTX_get_status(ASYNC_WAIT_CTX *ctx);
+
+/*
+ * asyncjob additions.
+ *
+ * Error codes: every asyncjob call that fails (returns ASYNC_ERR, ASYNC_NO_JOBS, 0 or
+ * NULL for failure) records one of these for the calling thread. Like errno, a later
+ * success does not clear it. The values are part of the ABI and never renumbered.
+ */
+enum asyncjob_error {
+    ASYNCJOB_OK = 0,            /* no failure recorded yet */
+    ASYNCJOB_EINVAL = 1,        /* an argument is invalid (NULL where not allowed, size 0) */
+    ASYNCJOB_ENOMEM = 2,        /* a heap allocation failed */
+    ASYNCJOB_ESTACK = 3,        /* a job stack could not be allocated */
+    ASYNCJOB_EPOOLFULL = 4,     /* the pool reached max_size and no job is idle */
+    ASYNCJOB_EWRONGTHREAD = 5,  /* the job belongs to another thread */
+    ASYNCJOB_ENESTED = 6,       /* ASYNC_start_job called from inside a running job */
+    ASYNCJOB_ENOTPAUSED = 7,    /* the handle is not a paused job */
+    ASYNCJOB_EINJOB = 8,        /* the call is not allowed from inside a job */
+    ASYNCJOB_ELOCKED = 9,       /* stack functions can no longer change: stacks exist */
+    ASYNCJOB_ENOENT = 10,       /* no wait ctx entry or callback matches */
+    ASYNCJOB_ECANCELED = 11,    /* the job was cancelled: pausing is refused */
+    ASYNCJOB_ERANGE = 12        /* init_size exceeds max_size */
+};
+
+/* The calling thread's most recent error code (0 if none yet). */
+ASYNCJOB_API int asyncjob_last_error(void);
+
+/* A short English sentence for any code; never NULL. */
+ASYNCJOB_API const char *asyncjob_strerror(int code);
+
+/*
+ * Cancel a paused job. The job is resumed in cancel mode: from then on every
+ * ASYNC_pause_job() inside it returns 0 at once (asyncjob_last_error() ==
+ * ASYNCJOB_ECANCELED) without pausing, so the job's own error handling unwinds it.
+ * Returns ASYNC_FINISH with *ret set to the job's return value (unless ret is NULL)
+ * and *job set to NULL; the job goes back to the pool. Fails like a resume does
+ * (ASYNC_ERR: NULL or non-paused handle, wrong thread, called from inside a job).
+ */
+ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASYNCJOB_H */

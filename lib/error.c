@@ -1,0 +1,38 @@
+/*
+ * error.c: asyncjob_last_error() and asyncjob_strerror(). The one table of error
+ * messages; codes are the enum asyncjob_error of <asyncjob.h>.
+ */
+#include "config.h"
+
+#include "error.h"
+
+__thread int error_last __attribute__((tls_model("initial-exec")));
+
+static const char *const messages[] = {
+    [ASYNCJOB_OK] = "No error.",
+    [ASYNCJOB_EINVAL] = "Invalid argument.",
+    [ASYNCJOB_ENOMEM] = "Out of memory.",
+    [ASYNCJOB_ESTACK] = "A job stack could not be allocated.",
+    [ASYNCJOB_EPOOLFULL] = "The job pool is exhausted: max_size jobs exist and none is idle.",
+    [ASYNCJOB_EWRONGTHREAD] = "The job belongs to another thread.",
+    [ASYNCJOB_ENESTED] = "A job cannot be started or resumed from inside a running job.",
+    [ASYNCJOB_ENOTPAUSED] = "The handle is not a paused job.",
+    [ASYNCJOB_EINJOB] = "This call is not allowed from inside a running job.",
+    [ASYNCJOB_ELOCKED] = "Stack functions cannot change once a job stack has been allocated.",
+    [ASYNCJOB_ENOENT] = "No matching entry.",
+    [ASYNCJOB_ECANCELED] = "The job was cancelled: it can no longer pause.",
+    [ASYNCJOB_ERANGE] = "init_size is larger than max_size.",
+};
+
+ASYNCJOB_API int asyncjob_last_error(void)
+{
+    return error_last;
+}
+
+ASYNCJOB_API const char *asyncjob_strerror(int code)
+{
+    if (code < 0 || (size_t)code >= sizeof(messages) / sizeof(messages[0]) ||
+        messages[code] == NULL)
+        return "Unknown error code.";
+    return messages[code];
+}

@@ -1,0 +1,129 @@
+/*
+ * fiber.c: stack switching on Boost.Context's fcontext, and the annotations that keep
+ * AddressSanitizer, ThreadSanitizer and valgrind correct across switches. The only file
+ * that includes fcontext.h; it touches stack.h below it and nothing above.
+ */
+#include "config.h"
+
+#include "../third_party/fcontext/fcontext.h"
+#include "error.h"
+#include "fiber.h"
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+# include <valgrind/valgrind.h>
+#endif
+#ifdef ASYNCJOB_ASAN
+# include <sanitizer/asan_interface.h>
+# include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef ASYNCJOB_TSAN
+# include <sanitizer/tsan_interface.h>
+#endif
+
+/*
+ * Annotation hooks. Each compiles to nothing unless its tool is in use.
+ *
+ * ASan protocol: just before leaving a stack, start_switch(save slot of the stack being
+ * left, bounds of the destination); first thing on arrival, finish_switch(the slot saved
+ * for the arriving stack). A NULL save slot means the stack is left for good.
+ */
+#ifdef ASYNCJOB_ASAN
+# define ASAN_START(slot, lo, size) __sanitizer_start_switch_fiber((slot), (lo), (size))
+# define ASAN_FINISH(saved, lo_out, size_out) \
+    __sanitizer_finish_switch_fiber((saved), (lo_out), (size_out))
+#else
+# define ASAN_START(slot, lo, size) ((void)0)
+# define ASAN_FINISH(saved, lo_out, size_out) ((void)0)
+#endif
+
+/* TSan: switch_to_fiber must come immediately before the switch, in this same function. */
+#ifdef ASYNCJOB_TSAN
+# define TSAN_SWITCH(to) __tsan_switch_to_fiber((to), 0)
+#else
+# define TSAN_SWITCH(to) ((void)0)
+#endif
+
+void *fiber_resume(struct fiber *f, void *data)
+{
+#ifdef ASYNCJOB_TSAN
+    f->caller_tsan_fiber = __tsan_get_current_fiber();
+#endif
+    ASAN_START(&f->caller_fake_stack, f->stack.lo, f->stack.size);
+    TSAN_SWITCH(f->tsan_fiber);
+    transfer_t t = jump_fcontext(f->ctx, data);
+    ASAN_FINISH(f->caller_fake_stack, NULL, NULL);
+    f->ctx = t.fctx;
+    return t.data;
+}
+
+void *fiber_suspend(struct fiber *f, void *data)
+{
+    ASAN_START(&f->fake_stack, f->caller_lo, f->caller_size);
+    TSAN_SWITCH(f->caller_tsan_fiber);
+    transfer_t t = jump_fcontext(f->caller, data);
+    ASAN_FINISH(f->fake_stack, &f->caller_lo, &f->caller_size);
+    f->caller = t.fctx;
+    return t.data;
+}
+
+/*
+ * Every fiber starts here. fiber_create() enters once to record the caller and comes
+ * straight back, so that fiber_resume() never needs a "first time" branch. The entry
+ * function's result goes to the caller by a final switch that leaves this stack for good.
+ * noinline keeps this frame, and its CFI, the bottom of every backtrace inside a job.
+ */
+__attribute__((noreturn, noinline)) static void fiber_trampoline(transfer_t t)
+{
+    struct fiber *f = t.data;
+    f->caller = t.fctx;
+    ASAN_FINISH(NULL, &f->caller_lo, &f->caller_size);
+
+    void *arg = fiber_suspend(f, NULL);
+    void *result = f->entry(f, arg);
+
+    f->finished = 1;
+    ASAN_START(NULL, f->caller_lo, f->caller_size);
+    TSAN_SWITCH(f->caller_tsan_fiber);
+    jump_fcontext(f->caller, result);
+    __builtin_unreachable(); /* nothing ever resumes a finished fiber */
+}
+
+int fiber_create(struct fiber *f, fiber_entry_fn entry)
+{
+    int err = stack_alloc(&f->stack);
+    if (err != 0)
+        return err;
+    f->entry = entry;
+    f->finished = 0;
+    f->caller = NULL;
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    f->vg_id = VALGRIND_STACK_REGISTER(f->stack.lo, (char *)f->stack.lo + f->stack.size);
+#endif
+#ifdef ASYNCJOB_ASAN
+    f->fake_stack = NULL;
+    f->caller_fake_stack = NULL;
+    f->caller_lo = NULL;
+    f->caller_size = 0;
+#endif
+#ifdef ASYNCJOB_TSAN
+    f->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    f->ctx = make_fcontext((char *)f->stack.lo + f->stack.size, f->stack.size, fiber_trampoline);
+    fiber_resume(f, f);
+    return 0;
+}
+
+void fiber_destroy(struct fiber *f)
+{
+#ifdef ASYNCJOB_TSAN
+    __tsan_destroy_fiber(f->tsan_fiber);
+#endif
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    VALGRIND_STACK_DEREGISTER(f->vg_id);
+#endif
+#ifdef ASYNCJOB_ASAN
+    /* The next owner of this memory must not inherit stale poisoned frames. */
+    __asan_unpoison_memory_region(f->stack.lo, f->stack.size);
+#endif
+    stack_free(&f->stack);
+}

@@ -1,0 +1,66 @@
+/*
+ * fiber.h: the switching layer. A fiber is a stack plus a saved machine context; a caller
+ * resumes it, it suspends back to that caller, and a pointer travels each way. This is
+ * the only layer that knows how the switch is done (lib/fiber.c and fcontext.h).
+ */
+#ifndef ASYNCJOB_FIBER_H
+#define ASYNCJOB_FIBER_H
+
+#include <stddef.h>
+
+#include "stack.h"
+
+struct fiber;
+
+/* A fiber's body. `arg` is the pointer of the first fiber_resume(); what it returns is
+ * what that fiber_resume() (or a later one) returns, and the fiber is then finished. */
+typedef void *(*fiber_entry_fn)(struct fiber *f, void *arg);
+
+/* Treat as opaque above this layer; the fields are here only so that it can be embedded. */
+struct fiber {
+    void *ctx;    /* this fiber's context while it is suspended */
+    void *caller; /* the context that resumed it, while it runs */
+    fiber_entry_fn entry;
+    struct stack stack;
+    int finished;
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    unsigned vg_id;
+#endif
+#ifdef ASYNCJOB_ASAN
+    void *fake_stack;        /* ASan's fake stack of this fiber while suspended */
+    void *caller_fake_stack; /* the caller's, while this fiber runs */
+    const void *caller_lo;   /* the caller's stack bounds, learned on each entry */
+    size_t caller_size;
+#endif
+#ifdef ASYNCJOB_TSAN
+    void *tsan_fiber;
+    void *caller_tsan_fiber;
+#endif
+};
+
+/* Allocate a stack and prepare `f` to run `entry`. 0, or an ASYNCJOB_E* code. */
+int fiber_create(struct fiber *f, fiber_entry_fn entry);
+
+/* Switch from the caller into `f`. Returns the pointer `f` passes to fiber_suspend(), or
+ * what its entry function returned (then fiber_finished(f) is true). */
+void *fiber_resume(struct fiber *f, void *data);
+
+/* From inside `f`: switch back to its caller, which receives `data`. Returns the pointer
+ * of the next fiber_resume(). */
+void *fiber_suspend(struct fiber *f, void *data);
+
+static inline int fiber_finished(const struct fiber *f)
+{
+    return f->finished;
+}
+
+/* Usable stack size in bytes. */
+static inline size_t fiber_stack_size(const struct fiber *f)
+{
+    return f->stack.size;
+}
+
+/* Release the stack. `f` must be finished, or suspended and never to run again. */
+void fiber_destroy(struct fiber *f);
+
+#endif /* ASYNCJOB_FIBER_H */

@@ -1,0 +1,154 @@
+/*
+ * pool.c: per-thread job pools. Creates jobs on top of the fiber layer, keeps idle ones in
+ * a LIFO list (the last finished job is reused first, its stack still warm), frees them at
+ * ASYNC_cleanup_thread() or at thread exit. Touches fiber.h, stack.h and alloc.h only.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "pool.h"
+
+__thread struct pool_thread pool_tls __attribute__((tls_model("initial-exec")));
+
+/* Sent into an idle job's fiber to make its loop return, so the stack is left for good. */
+#define POOL_MSG_QUIT ((void *)3)
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static int exit_key_ok;
+static uint64_t next_thread_id = 1;
+
+/*
+ * The body of every job fiber: run the job's function, report "finished" to the
+ * dispatcher, wait in the pool for the next start. Resumed with POOL_MSG_QUIT, it returns,
+ * which ends the fiber.
+ */
+static void *job_main(struct fiber *f, void *msg)
+{
+    ASYNC_JOB *job = (ASYNC_JOB *)f; /* the fiber is the job's first member */
+    while (msg != POOL_MSG_QUIT) {
+        job->ret = job->func(job->args);
+        msg = fiber_suspend(f, POOL_MSG_FINISHED);
+    }
+    return NULL;
+}
+
+static ASYNC_JOB *job_create(struct pool_thread *pt)
+{
+    ASYNC_JOB *job = alloc_heap_zero(sizeof(*job));
+    if (job == NULL) {
+        error_set(ASYNCJOB_ENOMEM);
+        return NULL;
+    }
+    int err = fiber_create(&job->fiber, job_main);
+    if (err != 0) {
+        alloc_heap_free(job);
+        error_set((enum asyncjob_error)err);
+        return NULL;
+    }
+    job->state = JOB_IDLE;
+    job->thread_id = pt->thread_id;
+    job->pool_gen = pt->pool_gen;
+    return job;
+}
+
+void pool_destroy_job(struct pool_thread *pt, ASYNC_JOB *job)
+{
+    (void)pt;
+    /* An idle job waits inside job_main(); let it return so its stack is left for good. */
+    if (!fiber_finished(&job->fiber))
+        fiber_resume(&job->fiber, POOL_MSG_QUIT);
+    fiber_destroy(&job->fiber);
+    alloc_heap_free(job);
+}
+
+/* Destroy idle jobs (newest first) until at most `keep` remain. */
+static void trim_idle(struct pool_thread *pt, size_t keep)
+{
+    while (pt->idle_count > keep) {
+        ASYNC_JOB *job = pt->idle;
+        pt->idle = job->next_idle;
+        pt->idle_count--;
+        pt->count--;
+        pool_destroy_job(pt, job);
+    }
+}
+
+static void thread_exit(void *arg)
+{
+    struct pool_thread *pt = arg;
+    /* A thread that ends inside a job cannot switch safely: leave its jobs alone. */
+    if (pt->current == NULL)
+        pool_cleanup(pt);
+}
+
+static void make_exit_key(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+}
+
+int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
+{
+    if (!pt->initialised) {
+        pthread_once(&exit_key_once, make_exit_key);
+        if (!exit_key_ok || pthread_setspecific(exit_key, pt) != 0) {
+            error_set(ASYNCJOB_ENOMEM);
+            return 0;
+        }
+        if (pt->thread_id == 0)
+            pt->thread_id = __atomic_fetch_add(&next_thread_id, 1, __ATOMIC_RELAXED);
+        pt->initialised = 1;
+    }
+    pt->max_size = max_size;
+    /* A lower limit takes effect at once for idle jobs; jobs in use finish normally. */
+    if (max_size != 0 && pt->count > max_size)
+        trim_idle(pt, pt->count - max_size < pt->idle_count
+                          ? pt->idle_count - (pt->count - max_size) : 0);
+    /* Top up: stop quietly at the first job that cannot be created. */
+    while (pt->idle_count < init_size && (max_size == 0 || pt->count < max_size)) {
+        ASYNC_JOB *job = job_create(pt);
+        if (job == NULL)
+            break;
+        pt->count++;
+        pool_release(pt, job);
+    }
+    return 1;
+}
+
+void pool_cleanup(struct pool_thread *pt)
+{
+    if (!pt->initialised)
+        return;
+    trim_idle(pt, 0);
+    /* Jobs still paused are orphans now: they may finish later and are then freed. */
+    pt->pool_gen++;
+    pt->count = 0;
+    pt->max_size = 0;
+    pt->initialised = 0;
+    if (exit_key_ok)
+        pthread_setspecific(exit_key, NULL);
+}
+
+ASYNC_JOB *pool_acquire(struct pool_thread *pt)
+{
+    ASYNC_JOB *job = pt->idle;
+    if (__builtin_expect(job != NULL, 1)) {
+        pt->idle = job->next_idle;
+        pt->idle_count--;
+        return job;
+    }
+    if (!pt->initialised && !pool_init(pt, 0, 0))
+        return NULL;
+    if (pt->max_size != 0 && pt->count >= pt->max_size) {
+        error_set(ASYNCJOB_EPOOLFULL);
+        return NULL;
+    }
+    job = job_create(pt);
+    if (job != NULL)
+        pt->count++;
+    return job;
+}

@@ -1,0 +1,89 @@
+/*
+ * pool.h: the job-pool layer. Per-thread state (running job, LIFO pool of idle jobs) in
+ * thread-local storage, job creation and destruction on top of the fiber layer, and
+ * cleanup at thread exit. Used by the API layer (async.c, wait_ctx.c).
+ */
+#ifndef ASYNCJOB_POOL_H
+#define ASYNCJOB_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asyncjob.h"
+#include "fiber.h"
+
+/* Argument copies up to this size live inside the job: no allocation per start. */
+#define POOL_INLINE_ARGS 64
+
+enum job_state {
+    JOB_IDLE = 0,   /* in the pool, or being created */
+    JOB_RUNNING,    /* on this thread's CPU right now */
+    JOB_PAUSED,     /* suspended in ASYNC_pause_job(), waiting for a resume */
+};
+
+/* What a job's fiber passes back to the dispatcher when it stops running. */
+#define POOL_MSG_PAUSED ((void *)1)
+#define POOL_MSG_FINISHED ((void *)2)
+
+struct async_job_st {
+    struct fiber fiber;
+    /* The work: set by each start. */
+    int (*func)(void *);
+    void *args;          /* the argument copy: inline_args or a heap block, or NULL */
+    int ret;
+    enum job_state state;
+    unsigned blocked;    /* ASYNC_block_pause() nesting of this job */
+    int cancelled;       /* asyncjob_cancel_job(): pausing now fails */
+    ASYNC_WAIT_CTX *waitctx;
+    ASYNC_JOB *wctx_prev, *wctx_next; /* the jobs of one wait ctx, see wait_ctx.c */
+    /* Ownership. */
+    uint64_t thread_id;  /* the thread that owns the job for its whole life */
+    uint64_t pool_gen;   /* the pool instance it belongs to (cleanup starts a new one) */
+    ASYNC_JOB *next_idle;
+    _Alignas(16) unsigned char inline_args[POOL_INLINE_ARGS];
+};
+
+/* The calling thread's state. It lives in TLS itself (no pointer to chase). */
+struct pool_thread {
+    ASYNC_JOB *current;  /* the running job, or NULL on the dispatcher */
+    ASYNC_JOB *idle;     /* LIFO list of idle jobs */
+    size_t idle_count;
+    size_t count;        /* jobs of this pool: idle + started and not finished */
+    size_t max_size;     /* 0: unlimited */
+    uint64_t thread_id;  /* 0 until the thread first uses asyncjob */
+    uint64_t pool_gen;
+    int initialised;
+};
+
+extern __thread struct pool_thread pool_tls __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's state: one %fs-relative address, never cached across a switch. */
+static inline struct pool_thread *pool_self(void)
+{
+    return &pool_tls;
+}
+
+/* ASYNC_init_thread / ASYNC_cleanup_thread bodies (argument checks done by the caller). */
+int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size);
+void pool_cleanup(struct pool_thread *pt);
+
+/* Take an idle job or create one. NULL with the error set when none can be had. */
+ASYNC_JOB *pool_acquire(struct pool_thread *pt);
+
+/* A job finished: back to the pool, or destroyed if its pool is gone. */
+static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job);
+void pool_destroy_job(struct pool_thread *pt, ASYNC_JOB *job);
+
+static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job)
+{
+    job->state = JOB_IDLE;
+    if (__builtin_expect(job->pool_gen != pt->pool_gen, 0)) {
+        pool_destroy_job(pt, job);
+        return;
+    }
+    job->next_idle = pt->idle;
+    pt->idle = job;
+    pt->idle_count++;
+}
+
+#endif /* ASYNCJOB_POOL_H */

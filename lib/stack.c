@@ -1,0 +1,225 @@
+/*
+ * stack.c: the default stack allocator (mmap + guard page) and the process-wide custom
+ * allocator pair. Touches only the kernel's memory calls and alloc.h's failure hook.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "stack.h"
+
+#ifndef MADV_GUARD_INSTALL
+# define MADV_GUARD_INSTALL 102 /* Linux >= 6.13; older kernels answer EINVAL */
+#endif
+
+#ifdef ASYNCJOB_ASAN
+/* ASan's instrumented frames are several times larger: scale default stacks. */
+# define STACK_SCALE 8
+#else
+# define STACK_SCALE 1
+#endif
+
+/*
+ * A default stack mapping, from low to high addresses:
+ *   [guard page][usable stack ............................][struct stack_tail]
+ * The usable base is what the allocator returns. The tail shares the top page with the
+ * stack's first frames (so it costs no resident memory of its own) and lets the public
+ * default free function, which receives only the base, find the mapping's length. The
+ * library itself never needs it: it knows each stack's size and unmaps directly.
+ */
+#define STACK_TAIL_MAGIC ((uintptr_t)0x6173796e636a6f62u) /* "asyncjob" */
+
+struct stack_tail {
+    uintptr_t check;  /* base ^ STACK_TAIL_MAGIC: tells a real tail from stack data */
+    size_t map_len;   /* guard page included; keeps the stack top 16-byte aligned */
+};
+
+static int guard_mode; /* enum stack_guard, relaxed atomics: it only ever settles once */
+
+static size_t page_size(void)
+{
+    static size_t cached;
+    size_t p = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (p == 0) {
+        long v = sysconf(_SC_PAGESIZE);
+        p = v > 0 ? (size_t)v : 4096;
+        __atomic_store_n(&cached, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}
+
+/* The mapping length for `usable` bytes of stack (tail included, guard included). */
+static size_t map_length(size_t usable, size_t page)
+{
+    size_t body = (usable + sizeof(struct stack_tail) + page - 1) & ~(page - 1);
+    return page + body;
+}
+
+/* Make the lowest page of the mapping inaccessible. */
+static int install_guard(void *map, size_t page)
+{
+    int mode = __atomic_load_n(&guard_mode, __ATOMIC_RELAXED);
+    if (mode != STACK_GUARD_MPROTECT) {
+        if (madvise(map, page, MADV_GUARD_INSTALL) == 0) {
+            if (mode == STACK_GUARD_AUTO)
+                __atomic_store_n(&guard_mode, STACK_GUARD_MADVISE, __ATOMIC_RELAXED);
+            return 0;
+        }
+        if (mode == STACK_GUARD_MADVISE || errno != EINVAL)
+            return -1;
+        /* This kernel has no guard regions: use mprotect from now on. */
+        __atomic_store_n(&guard_mode, STACK_GUARD_MPROTECT, __ATOMIC_RELAXED);
+    }
+    return mprotect(map, page, PROT_NONE);
+}
+
+static void *default_alloc(size_t *num)
+{
+    if (num == NULL || *num == 0 || *num > SIZE_MAX / 4 / STACK_SCALE)
+        return NULL;
+    size_t page = page_size();
+    size_t map_len = map_length(*num * STACK_SCALE, page);
+
+    if (alloc_injected_failure())
+        return NULL;
+    void *map = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    if (install_guard(map, page) != 0) {
+        munmap(map, map_len);
+        return NULL;
+    }
+    char *lo = (char *)map + page;
+    struct stack_tail *tail = (struct stack_tail *)((char *)map + map_len) - 1;
+    tail->check = (uintptr_t)lo ^ STACK_TAIL_MAGIC;
+    tail->map_len = map_len;
+    *num = (size_t)((char *)tail - lo);
+    return lo;
+}
+
+/* The public default free function: find the tail by walking up from the base, one page
+ * end at a time. Only reached when a program calls the function it got from
+ * ASYNC_get_mem_functions itself; the library unmaps its own stacks directly. */
+static void default_free(void *addr)
+{
+    if (addr == NULL)
+        return;
+    size_t page = page_size();
+    char *map = (char *)addr - page;
+    for (char *end = (char *)addr + page;; end += page) {
+        struct stack_tail *tail = (struct stack_tail *)end - 1;
+        if (tail->check == ((uintptr_t)addr ^ STACK_TAIL_MAGIC) &&
+            tail->map_len == (size_t)(end - map)) {
+            munmap(map, tail->map_len);
+            return;
+        }
+    }
+}
+
+/*
+ * The process-wide pair. `locked` turns 1 when the first stack is allocated; from then on
+ * set fails. The mutex orders a set against that first allocation; once locked, readers
+ * need no lock because the pair never changes again.
+ */
+static pthread_mutex_t fn_lock = PTHREAD_MUTEX_INITIALIZER;
+static int fn_locked;
+static ASYNC_stack_alloc_fn fn_alloc = default_alloc;
+static ASYNC_stack_free_fn fn_free = default_free;
+
+int stack_set_functions(ASYNC_stack_alloc_fn alloc_fn, ASYNC_stack_free_fn free_fn)
+{
+    int ok = 0;
+    pthread_mutex_lock(&fn_lock);
+    if (!fn_locked) {
+        if (alloc_fn != NULL)
+            fn_alloc = alloc_fn;
+        if (free_fn != NULL)
+            fn_free = free_fn;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&fn_lock);
+    if (!ok)
+        error_set(ASYNCJOB_ELOCKED);
+    return ok;
+}
+
+void stack_get_functions(ASYNC_stack_alloc_fn *alloc_fn, ASYNC_stack_free_fn *free_fn)
+{
+    pthread_mutex_lock(&fn_lock);
+    if (alloc_fn != NULL)
+        *alloc_fn = fn_alloc;
+    if (free_fn != NULL)
+        *free_fn = fn_free;
+    pthread_mutex_unlock(&fn_lock);
+}
+
+int stack_alloc(struct stack *s)
+{
+    ASYNC_stack_alloc_fn a;
+    ASYNC_stack_free_fn f;
+
+    if (__atomic_load_n(&fn_locked, __ATOMIC_ACQUIRE)) {
+        a = fn_alloc;
+        f = fn_free;
+    } else {
+        pthread_mutex_lock(&fn_lock);
+        __atomic_store_n(&fn_locked, 1, __ATOMIC_RELEASE);
+        a = fn_alloc;
+        f = fn_free;
+        pthread_mutex_unlock(&fn_lock);
+    }
+
+    size_t num = STACK_DEFAULT_SIZE;
+    void *lo = a(&num);
+    if (lo == NULL || num == 0) {
+        if (lo != NULL)
+            f(lo);
+        error_set(ASYNCJOB_ESTACK);
+        return ASYNCJOB_ESTACK;
+    }
+    s->lo = lo;
+    s->size = num;
+    s->free_fn = f;
+    return 0;
+}
+
+void stack_free(struct stack *s)
+{
+    if (s->lo == NULL)
+        return;
+    if (s->free_fn == default_free)
+        munmap((char *)s->lo - page_size(), map_length(s->size, page_size()));
+    else
+        s->free_fn(s->lo);
+    s->lo = NULL;
+}
+
+int stack_set_guard_mode(enum stack_guard mode)
+{
+    if (mode == STACK_GUARD_MADVISE) {
+        /* Probe the kernel once on a scratch mapping. */
+        size_t page = page_size();
+        void *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        if (m == MAP_FAILED)
+            return 0;
+        int ok = madvise(m, page, MADV_GUARD_INSTALL) == 0;
+        munmap(m, 2 * page);
+        if (!ok)
+            return 0;
+    }
+    __atomic_store_n(&guard_mode, (int)mode, __ATOMIC_RELAXED);
+    return 1;
+}
+
+enum stack_guard stack_guard_mode(void)
+{
+    return (enum stack_guard)__atomic_load_n(&guard_mode, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,307 @@
+/*
+ * test_fiber.c: the stack and fiber layers, tested directly (linked statically against
+ * the library's internal objects).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <fenv.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../lib/alloc.h"
+#include "../lib/fiber.h"
+#include "../lib/stack.h"
+
+/* ---- 1,000,000 switches there and back, values intact ---- */
+
+static void *echo_plus_one(struct fiber *f, void *arg)
+{
+    uintptr_t v = (uintptr_t)arg;
+    for (;;) {
+        if (v == UINTPTR_MAX)
+            return (void *)(uintptr_t)0xD0DE;
+        v = (uintptr_t)fiber_suspend(f, (void *)(v + 1));
+    }
+}
+
+START_TEST(switch_million_round_trips)
+{
+    struct fiber f;
+    ck_assert_int_eq(fiber_create(&f, echo_plus_one), 0);
+    for (uintptr_t i = 0; i < 1000000; i++) {
+        uintptr_t got = (uintptr_t)fiber_resume(&f, (void *)(i * 3));
+        if (got != i * 3 + 1)
+            ck_abort_msg("round trip %lu: sent %lu, got %lu", (unsigned long)i,
+                         (unsigned long)(i * 3), (unsigned long)got);
+    }
+    ck_assert(!fiber_finished(&f));
+    ck_assert_ptr_eq(fiber_resume(&f, (void *)UINTPTR_MAX), (void *)(uintptr_t)0xD0DE);
+    ck_assert(fiber_finished(&f));
+    fiber_destroy(&f);
+}
+END_TEST
+
+/* ---- 10,000 fibers alive at once, each keeping its own locals ---- */
+
+#define MANY 10000
+#define ROUNDS 5
+
+static void *count_locally(struct fiber *f, void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    volatile uintptr_t local[8];
+    for (int k = 0; k < 8; k++)
+        local[k] = id * 8 + (uintptr_t)k;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int k = 0; k < 8; k++)
+            if (local[k] != id * 8 + (uintptr_t)k + (uintptr_t)r)
+                return (void *)0;
+        for (int k = 0; k < 8; k++)
+            local[k]++;
+        fiber_suspend(f, (void *)(id + 1));
+    }
+    return (void *)(id + 1000000);
+}
+
+START_TEST(switch_ten_thousand_interleaved)
+{
+    struct fiber *fs = calloc(MANY, sizeof(*fs));
+    ck_assert_ptr_nonnull(fs);
+    for (uintptr_t i = 0; i < MANY; i++)
+        ck_assert_int_eq(fiber_create(&fs[i], count_locally), 0);
+    /* First entry hands each fiber its id; then resume them round-robin, in reverse
+     * order every other round, so neighbours never run back to back in one order. */
+    for (uintptr_t i = 0; i < MANY; i++)
+        ck_assert_ptr_eq(fiber_resume(&fs[i], (void *)i), (void *)(i + 1));
+    for (int r = 1; r <= ROUNDS; r++) {
+        for (uintptr_t n = 0; n < MANY; n++) {
+            uintptr_t i = (r % 2) ? MANY - 1 - n : n;
+            void *want = r == ROUNDS ? (void *)(i + 1000000) : (void *)(i + 1);
+            void *got = fiber_resume(&fs[i], NULL);
+            if (got != want)
+                ck_abort_msg("fiber %lu round %d: got %p", (unsigned long)i, r, got);
+        }
+    }
+    for (uintptr_t i = 0; i < MANY; i++) {
+        ck_assert(fiber_finished(&fs[i]));
+        fiber_destroy(&fs[i]);
+    }
+    free(fs);
+}
+END_TEST
+
+/* ---- floating-point control state stays with each fiber ---- */
+
+static void *keep_rounding(struct fiber *f, void *arg)
+{
+    int mode = (int)(intptr_t)arg;
+    fesetround(mode);
+    for (int i = 0; i < 100; i++) {
+        if (fegetround() != mode)
+            return (void *)0;
+        fiber_suspend(f, (void *)1);
+    }
+    return (void *)2;
+}
+
+START_TEST(switch_keeps_fp_rounding_per_fiber)
+{
+    static const int modes[] = { FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO };
+    struct fiber fs[3];
+    fesetround(FE_TONEAREST);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(fiber_create(&fs[i], keep_rounding), 0);
+        ck_assert_ptr_eq(fiber_resume(&fs[i], (void *)(intptr_t)modes[i]), (void *)1);
+        ck_assert_int_eq(fegetround(), FE_TONEAREST);
+    }
+    for (int r = 1; r <= 100; r++) {
+        for (int i = 0; i < 3; i++) {
+            void *want = r == 100 ? (void *)2 : (void *)1;
+            ck_assert_ptr_eq(fiber_resume(&fs[i], NULL), want);
+            ck_assert_int_eq(fegetround(), FE_TONEAREST);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        fiber_destroy(&fs[i]);
+}
+END_TEST
+
+/* ---- a write just below the stack faults at the guard page ---- */
+
+static void *write_below_stack(struct fiber *f, void *arg)
+{
+    volatile char *below = (volatile char *)f->stack.lo - 1;
+    *below = 1; /* must fault */
+    return (void *)1;
+}
+
+/* Run a fiber that writes below its stack in a child process; return its wait status. */
+static int guard_child_status(enum stack_guard mode)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!stack_set_guard_mode(mode))
+            _exit(77);
+        struct fiber f;
+        if (fiber_create(&f, write_below_stack) != 0)
+            _exit(78);
+        if (stack_guard_mode() != mode)
+            _exit(79);
+        fiber_resume(&f, NULL);
+        _exit(0); /* reached only if the write did not fault */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+START_TEST(guard_page_mprotect_faults)
+{
+    int status = guard_child_status(STACK_GUARD_MPROTECT);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+                  "child status %#x, wanted death by SIGSEGV", status);
+}
+END_TEST
+
+START_TEST(guard_page_madvise_faults)
+{
+    if (!stack_set_guard_mode(STACK_GUARD_MADVISE)) {
+        /* Not skipped silently: the kernel must be older than 6.13. */
+        ck_abort_msg("this kernel lacks MADV_GUARD_INSTALL; cannot test guard regions");
+    }
+    int status = guard_child_status(STACK_GUARD_MADVISE);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+                  "child status %#x, wanted death by SIGSEGV", status);
+}
+END_TEST
+
+/* ---- custom allocator: asked for 32768, may enlarge, free once per stack ---- */
+
+static size_t asked_size;
+static int alloc_calls, free_calls;
+static void *last_block;
+#define BIG_STACK (256 * 1024)
+
+static void *big_alloc(size_t *num)
+{
+    asked_size = *num;
+    alloc_calls++;
+    *num = BIG_STACK;
+    last_block = malloc(BIG_STACK);
+    return last_block;
+}
+
+static void big_free(void *p)
+{
+    ck_assert_ptr_eq(p, last_block);
+    free_calls++;
+    free(p);
+}
+
+/* Uses ~100 KiB of stack: only fits if the fiber really got the larger stack. */
+static void *use_big_stack(struct fiber *f, void *arg)
+{
+    volatile char buf[100 * 1024];
+    memset((char *)buf, 0x5a, sizeof(buf));
+    uintptr_t sum = 0;
+    for (size_t i = 0; i < sizeof(buf); i += 4096)
+        sum += buf[i];
+    return (void *)sum;
+}
+
+START_TEST(custom_allocator_size_and_free)
+{
+    ck_assert_int_eq(stack_set_functions(big_alloc, big_free), 1);
+    struct fiber f;
+    ck_assert_int_eq(fiber_create(&f, use_big_stack), 0);
+    ck_assert_uint_eq(asked_size, STACK_DEFAULT_SIZE);
+    ck_assert_int_eq(alloc_calls, 1);
+    ck_assert_uint_eq(fiber_stack_size(&f), BIG_STACK);
+    ck_assert_ptr_eq(fiber_resume(&f, NULL), (void *)(uintptr_t)(0x5a * 25));
+    ck_assert(fiber_finished(&f));
+    ck_assert_int_eq(free_calls, 0);
+    fiber_destroy(&f);
+    ck_assert_int_eq(free_calls, 1);
+    /* Locked once a stack exists. */
+    ck_assert_int_eq(stack_set_functions(big_alloc, big_free), 0);
+}
+END_TEST
+
+START_TEST(default_allocator_size_and_public_free)
+{
+    ASYNC_stack_alloc_fn a;
+    ASYNC_stack_free_fn fr;
+    stack_get_functions(&a, &fr);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(fr);
+    size_t num = STACK_DEFAULT_SIZE;
+    char *p = a(&num);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_ge(num, STACK_DEFAULT_SIZE);
+    memset(p, 1, num); /* the whole usable range is writable */
+    fr(p);
+}
+END_TEST
+
+/* ---- allocation failure is reported, not crashed on ---- */
+
+static void *never_run(struct fiber *f, void *arg)
+{
+    return NULL;
+}
+
+START_TEST(stack_mmap_failure_reported)
+{
+#if defined(ASYNCJOB_ASAN) || defined(ASYNCJOB_TSAN)
+    /* Sanitizer runtimes need address space of their own: use the injection hook. */
+    alloc_fail_after(1);
+#else
+    /* Leave no address space for another mapping: mmap itself fails. */
+    struct rlimit rl = { 0, 0 };
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
+    rl.rlim_cur = 1; /* below anything already mapped */
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+#endif
+    struct fiber f;
+    ck_assert_int_eq(fiber_create(&f, never_run), ASYNCJOB_ESTACK);
+}
+END_TEST
+
+START_TEST(stack_injected_failure_reported)
+{
+    struct fiber f;
+    alloc_fail_after(1);
+    ck_assert_int_eq(fiber_create(&f, never_run), ASYNCJOB_ESTACK);
+    /* The next attempt works normally. */
+    ck_assert_int_eq(fiber_create(&f, never_run), 0);
+    fiber_resume(&f, NULL);
+    fiber_destroy(&f);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("fiber");
+    TCase *tc = tcase_create("fiber");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, switch_million_round_trips);
+    tcase_add_test(tc, switch_ten_thousand_interleaved);
+    tcase_add_test(tc, switch_keeps_fp_rounding_per_fiber);
+    tcase_add_test(tc, guard_page_mprotect_faults);
+    tcase_add_test(tc, guard_page_madvise_faults);
+    tcase_add_test(tc, custom_allocator_size_and_free);
+    tcase_add_test(tc, default_allocator_size_and_public_free);
+    tcase_add_test(tc, stack_mmap_failure_reported);
+    tcase_add_test(tc, stack_injected_failure_reported);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+#include "tap_main.h"
