@@ -1,0 +1,198 @@
+/*
+ * test_tools.c: job code that only runs clean under ASan, TSan and valgrind when the
+ * switching layer tells them about every stack switch: longjmp inside a job, deep frames
+ * kept across pauses, pooled stacks reused by the next job. Each case runs in a child
+ * whose stderr the parent reads, so a tool's warning fails the test, not just the log.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "asyncjob.h"
+
+/* What the sanitizers print when they see something wrong or stop trusting themselves.
+ * (Valgrind writes to a descriptor of its own, not the child's stderr: under valgrind an
+ * error shows as the child's exit status, through --error-exitcode, and the stack-switch
+ * warning is caught by test/valgrind-check.sh.) */
+static const char *const tool_words[] = {
+    "Sanitizer",        /* ASan, UBSan, TSan, LSan reports and warnings */
+    "ASan is ignoring", /* __asan_handle_no_return on a stack ASan does not know */
+    "runtime error",    /* UBSan */
+};
+
+/* Run `body` in a child with its stderr on a pipe; fail unless it exits 0 and quietly. */
+static void run_quietly(void (*body)(void))
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (dup2(fds[1], 2) < 0)
+            _exit(70);
+        body();
+        _exit(0);
+    }
+    close(fds[1]);
+    static char out[16384];
+    size_t len = 0;
+    for (;;) {
+        char sink[4096];
+        int full = len == sizeof(out) - 1;
+        ssize_t n = full ? read(fds[0], sink, sizeof(sink))
+                         : read(fds[0], out + len, sizeof(out) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (!full)
+            len += (size_t)n;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    const char *word = NULL;
+    for (size_t i = 0; i < sizeof(tool_words) / sizeof(tool_words[0]); i++)
+        if (strstr(out, tool_words[i]) != NULL)
+            word = tool_words[i];
+    if (word != NULL || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "--- child output ---\n%s--- end ---\n", out);
+        ck_abort_msg("child status %#x, output mentions \"%s\"", status,
+                     word != NULL ? word : "nothing");
+    }
+}
+
+/* Fill a large local and check it; a tool that has stale poison on this part of the
+ * stack reports here. */
+__attribute__((noinline)) static int touch_frame(int seed)
+{
+    volatile char buf[2048];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (char)(seed + (int)i);
+    int sum = 0;
+    for (size_t i = 0; i < sizeof(buf); i += 64)
+        sum += buf[i];
+    return sum;
+}
+
+/* Pause deep inside frames with locals, then longjmp over all of them. */
+__attribute__((noinline)) static void pause_then_jump(jmp_buf *env, int depth)
+{
+    volatile char pad[512];
+    memset((char *)pad, depth, sizeof(pad));
+    if (depth > 0) {
+        pause_then_jump(env, depth - 1);
+        return;
+    }
+    if (!ASYNC_pause_job())
+        return;
+    longjmp(*env, 1);
+}
+
+static int longjmp_job(void *arg)
+{
+    jmp_buf env;
+    volatile int jumped = 0;
+    if (setjmp(env) == 0)
+        pause_then_jump(&env, 8);
+    else
+        jumped = 1;
+    /* The frames jumped over lie below us: use that stack again. */
+    return jumped ? touch_frame(*(int *)arg) : -1;
+}
+
+static void longjmp_body(void)
+{
+    for (int i = 0; i < 200; i++) {
+        ASYNC_JOB *job = NULL;
+        int ret = 0;
+        if (ASYNC_start_job(&job, NULL, &ret, longjmp_job, &i, sizeof(i)) != ASYNC_PAUSE)
+            _exit(80);
+        if (ASYNC_start_job(&job, NULL, &ret, NULL, NULL, 0) != ASYNC_FINISH)
+            _exit(81);
+        if (ret != touch_frame(i))
+            _exit(82);
+    }
+    ASYNC_cleanup_thread();
+}
+
+START_TEST(longjmp_inside_job_is_clean)
+{
+    run_quietly(longjmp_body);
+}
+END_TEST
+
+/* Many jobs paused at once, deep in frames, resumed in a scrambled order, then the same
+ * pooled stacks run new jobs that use those addresses again. */
+#define DEEP_JOBS 64
+
+__attribute__((noinline)) static int deep(int depth, int seed)
+{
+    volatile char pad[256];
+    memset((char *)pad, seed, sizeof(pad));
+    if (depth == 0) {
+        if (!ASYNC_pause_job())
+            return -1000;
+        return touch_frame(seed) + pad[7];
+    }
+    int r = deep(depth - 1, seed);
+    return r + (pad[depth] == (char)seed ? 0 : 1);
+}
+
+static int deep_job(void *arg)
+{
+    int seed = *(int *)arg;
+    return deep(6 + seed % 5, seed);
+}
+
+static void deep_body(void)
+{
+    ASYNC_JOB *jobs[DEEP_JOBS];
+    int rets[DEEP_JOBS];
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < DEEP_JOBS; i++) {
+            int seed = round * DEEP_JOBS + i;
+            jobs[i] = NULL;
+            if (ASYNC_start_job(&jobs[i], NULL, &rets[i], deep_job, &seed, sizeof(seed)) !=
+                ASYNC_PAUSE)
+                _exit(83);
+        }
+        for (int k = 0; k < DEEP_JOBS; k++) {
+            int i = (k * 37 + round) % DEEP_JOBS; /* 37 is prime to 64: each once */
+            int seed = round * DEEP_JOBS + i;
+            if (ASYNC_start_job(&jobs[i], NULL, &rets[i], NULL, NULL, 0) != ASYNC_FINISH)
+                _exit(84);
+            if (rets[i] != touch_frame(seed) + (char)seed)
+                _exit(85);
+        }
+    }
+    ASYNC_cleanup_thread();
+}
+
+START_TEST(deep_frames_across_pauses_are_clean)
+{
+    run_quietly(deep_body);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("tools");
+    TCase *tc = tcase_create("tools");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, longjmp_inside_job_is_clean);
+    tcase_add_test(tc, deep_frames_across_pauses_are_clean);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+#include "tap_main.h"
