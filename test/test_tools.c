@@ -83,6 +83,7 @@ static void run_quietly(void (*body)(void))
     }
 }
 
+#if defined(ASYNCJOB_ASAN) || defined(ASYNCJOB_TSAN)
 /* Run `body` in a child; fail unless it dies (not exit 0) with all of `words` in its
  * output: a tool must catch the bug planted in `body`, and say where it is. */
 static void run_expecting_report(void (*body)(void), const char *const *words, size_t n)
@@ -99,6 +100,7 @@ static void run_expecting_report(void (*body)(void), const char *const *words, s
                      missing != NULL ? missing : "(nothing)");
     }
 }
+#endif
 
 /* Fill a large local and check it; a tool that has stale poison on this part of the
  * stack reports here. */
