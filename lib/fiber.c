@@ -21,11 +21,26 @@
 #endif
 
 /*
- * Annotation hooks. Each compiles to nothing unless its tool is in use.
+ * Annotation hooks. Each compiles to nothing unless its tool is in use, so a build without
+ * sanitizers runs exactly the bare switch.
  *
  * ASan protocol: just before leaving a stack, start_switch(save slot of the stack being
  * left, bounds of the destination); first thing on arrival, finish_switch(the slot saved
- * for the arriving stack). A NULL save slot means the stack is left for good.
+ * for the arriving stack). Each fiber has two slots: `fake_stack` holds its own fake stack
+ * (ASan's heap copy of frames, for use-after-return detection) while it is suspended, and
+ * `caller_fake_stack` holds the caller's while the fiber runs. A NULL save slot tells ASan
+ * to free the fake stack of the stack being left, so it is passed only by the trampoline's
+ * final switch: a pooled job stays inside job_main() between jobs, and the pool ends one
+ * by resuming it with a quit message so that it, too, leaves through that final switch.
+ * The caller's bounds are learned from finish_switch on every entry, since the thread's
+ * own stack bounds are known to ASan, not to us.
+ *
+ * TSan: each fiber owns one TSan fiber from fiber_create() to fiber_destroy(). The switch
+ * is announced in the very function that calls jump_fcontext, right before the call, so
+ * that the function-entry/exit events TSan records around it stay on one fiber each.
+ *
+ * Valgrind: each stack is registered once in fiber_create() and deregistered in
+ * fiber_destroy(); without that, valgrind takes a switch for a huge stack-pointer jump.
  */
 #ifdef ASYNCJOB_ASAN
 # define ASAN_START(slot, lo, size) __sanitizer_start_switch_fiber((slot), (lo), (size))
@@ -108,6 +123,13 @@ int fiber_create(struct fiber *f, fiber_entry_fn entry)
 #ifdef ASYNCJOB_TSAN
     f->tsan_fiber = __tsan_create_fiber(0);
 #endif
+#ifdef ASYNCJOB_ASAN
+    /* fiber_destroy() hands stacks back clean, but a custom allocator may recycle memory
+     * that held someone else's frames: stale redzones there would be false reports. The
+     * check only reads shadow memory, so fresh mappings cost no resident shadow pages. */
+    if (__asan_region_is_poisoned(f->stack.lo, f->stack.size) != NULL)
+        __asan_unpoison_memory_region(f->stack.lo, f->stack.size);
+#endif
     f->ctx = make_fcontext((char *)f->stack.lo + f->stack.size, f->stack.size, fiber_trampoline);
     fiber_resume(f, f);
     return 0;
@@ -122,7 +144,10 @@ void fiber_destroy(struct fiber *f)
     VALGRIND_STACK_DEREGISTER(f->vg_id);
 #endif
 #ifdef ASYNCJOB_ASAN
-    /* The next owner of this memory must not inherit stale poisoned frames. */
+    /* The next owner of this memory must not inherit stale poisoned frames: a fiber
+     * destroyed while suspended still has its frames' redzones in the shadow. (Its fake
+     * stack, if ASan made one, cannot be freed from outside the fiber; the pool never
+     * destroys a suspended job, so this only concerns direct users of this layer.) */
     __asan_unpoison_memory_region(f->stack.lo, f->stack.size);
 #endif
     stack_free(&f->stack);

@@ -29,7 +29,7 @@ static uint64_t next_thread_id = 1;
  */
 static void *job_main(struct fiber *f, void *msg)
 {
-    ASYNC_JOB *job = (ASYNC_JOB *)f; /* the fiber is the job's first member */
+    ASYNC_JOB *job = (ASYNC_JOB *)(void *)f; /* the fiber is the job's first member */
     while (msg != POOL_MSG_QUIT) {
         job->ret = job->func(job->args);
         msg = fiber_suspend(f, POOL_MSG_FINISHED);

@@ -97,7 +97,7 @@ static void *default_alloc(size_t *num)
         return NULL;
     }
     char *lo = (char *)map + page;
-    struct stack_tail *tail = (struct stack_tail *)((char *)map + map_len) - 1;
+    struct stack_tail *tail = (struct stack_tail *)(void *)((char *)map + map_len) - 1;
     tail->check = (uintptr_t)lo ^ STACK_TAIL_MAGIC;
     tail->map_len = map_len;
     *num = (size_t)((char *)tail - lo);
@@ -114,7 +114,7 @@ static void default_free(void *addr)
     size_t page = page_size();
     char *map = (char *)addr - page;
     for (char *end = (char *)addr + page;; end += page) {
-        struct stack_tail *tail = (struct stack_tail *)end - 1;
+        struct stack_tail *tail = (struct stack_tail *)(void *)end - 1;
         if (tail->check == ((uintptr_t)addr ^ STACK_TAIL_MAGIC) &&
             tail->map_len == (size_t)(end - map)) {
             munmap(map, tail->map_len);
