@@ -15,7 +15,7 @@ if ! command -v clang >/dev/null 2>&1; then
     echo "fuzz: clang not found (install the Debian package clang)"; exit 1
   fi
 fi
-[ -x configure ] || ./autogen.sh || exit 1
+[ -x configure ] || ./autogen.sh >/dev/null 2>&1 || { echo "fuzz: autogen failed"; exit 1; }
 
 rm -rf build/fuzz && mkdir -p build/fuzz
 ( cd build/fuzz && ../../configure >configure.out 2>&1 ) ||
