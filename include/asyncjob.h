@@ -118,10 +118,12 @@ ASYNCJOB_API const char *asyncjob_strerror(int code);
 /*
  * Cancel a paused job. The job is resumed in cancel mode: from then on every
  * ASYNC_pause_job() inside it returns 0 at once (asyncjob_last_error() ==
- * ASYNCJOB_ECANCELED) without pausing, so the job's own error handling unwinds it.
- * Returns ASYNC_FINISH with *ret set to the job's return value (unless ret is NULL)
- * and *job set to NULL; the job goes back to the pool. Fails like a resume does
- * (ASYNC_ERR: NULL or non-paused handle, wrong thread, called from inside a job).
+ * ASYNCJOB_ECANCELED) without pausing, even while pausing is blocked, so the job's own
+ * error handling unwinds it. Returns ASYNC_FINISH with *ret set to the job's return value
+ * (unless ret is NULL) and *job set to NULL; the job goes back to the pool (or is freed if
+ * ASYNC_cleanup_thread() orphaned it). Fails like a resume does, returning ASYNC_ERR with
+ * the job, *job and *ret untouched: ASYNCJOB_EINVAL (job or *job NULL),
+ * ASYNCJOB_EWRONGTHREAD, ASYNCJOB_ENESTED (called from inside a job), ASYNCJOB_ENOTPAUSED.
  */
 ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret);
 
