@@ -8,10 +8,12 @@
 #include <check.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- a counting stack allocator ---- */
 
@@ -739,6 +741,100 @@ START_TEST(mem_alloc_null_no_jobs)
 }
 END_TEST
 
+/* ---- the default stacks ---- */
+
+/* Uses 24 KiB of locals: fits in the 32 KiB a default stack gives. */
+static int use_24k(void *arg)
+{
+    (void)arg;
+    volatile unsigned char big[24 * 1024];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (unsigned char)i;
+    ASYNC_pause_job();
+    unsigned sum = 0;
+    for (size_t i = 0; i < sizeof(big); i++)
+        sum += big[i];
+    return (int)sum;
+}
+
+START_TEST(default_stack_usable_32k)
+{
+    ASYNC_JOB *job = NULL;
+    int ret = 0;
+    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, use_24k, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, use_24k, NULL, 0), ASYNC_FINISH);
+    /* 96 times the sum 0 + 1 + ... + 255. */
+    ck_assert_int_eq(ret, 96 * 255 * 256 / 2);
+}
+END_TEST
+
+/* Recurses with 1 KiB frames until the stack runs out (the limit, 64 MiB deep, is there
+ * only so that the compiler sees an end). */
+static volatile long depth_limit = 65536;
+
+static int recurse(volatile unsigned char *up, long depth)
+{
+    volatile unsigned char frame[1024];
+    if (depth >= depth_limit)
+        return 0;
+    frame[0] = up != NULL ? (unsigned char)(up[0] + 1) : 0;
+    frame[sizeof(frame) - 1] = frame[0];
+    return recurse(frame, depth + 1) + frame[sizeof(frame) - 1];
+}
+
+/* Where the overflowing job's stack starts (near its top), and how far below that the
+ * fault may happen: 32 KiB of usable stack (scaled under ASan, like the library does) and
+ * a page or two of slack for the first frames and the guard page itself. */
+static volatile uintptr_t overflow_top;
+#if defined(__SANITIZE_ADDRESS__)
+# define STACK_REACH (8 * 32768 + 8192)
+#else
+# define STACK_REACH (32768 + 8192)
+#endif
+
+static int overflow(void *arg)
+{
+    (void)arg;
+    volatile char here = 0;
+    overflow_top = (uintptr_t)&here;
+    return recurse(NULL, 0) + here;
+}
+
+/* Runs on its own stack: exit 42 if the fault hit just below the job's stack (its guard
+ * page), 43 if the recursion got further (no guard: it ran into other memory). */
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    uintptr_t a = (uintptr_t)si->si_addr;
+    _exit(a < overflow_top && overflow_top - a <= STACK_REACH ? 42 : 43);
+}
+
+START_TEST(default_stack_overflow_faults)
+{
+    stack_t alt = { .ss_sp = malloc(65536), .ss_size = 65536 };
+    ck_assert_ptr_nonnull(alt.ss_sp);
+    ck_assert_int_eq(sigaltstack(&alt, NULL), 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    ck_assert_int_eq(sigaction(SIGSEGV, &sa, NULL), 0);
+    ck_assert_int_eq(sigaction(SIGBUS, &sa, NULL), 0);
+    /* Four stacks mapped in a row; three paused jobs take the three newest (LIFO), so the
+     * overflowing job runs on the first, with the others' stacks mapped just below it:
+     * without a guard page the recursion would run on through them. */
+    ck_assert_int_eq(ASYNC_init_thread(0, 4), 1);
+    ASYNC_JOB *paused[3] = { NULL, NULL, NULL };
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(ASYNC_start_job(&paused[i], NULL, NULL, pause_once, NULL, 0),
+                         ASYNC_PAUSE);
+    ASYNC_JOB *job = NULL;
+    ASYNC_start_job(&job, NULL, NULL, overflow, NULL, 0);
+    ck_abort_msg("the stack overflow did not fault");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pool");
@@ -770,6 +866,8 @@ static Suite *suite(void)
     tcase_add_test(tc, mem_set_after_stack_locked);
     tcase_add_test(tc, mem_set_locked_by_other_thread);
     tcase_add_test(tc, mem_alloc_null_no_jobs);
+    tcase_add_test(tc, default_stack_usable_32k);
+    tcase_add_exit_test(tc, default_stack_overflow_faults, 42);
     suite_add_tcase(s, tc);
     return s;
 }
