@@ -676,6 +676,61 @@ START_TEST(constants_match_openssl)
 }
 END_TEST
 
+/* Every prototype is exactly OpenSSL 3.x's: each function initialises a pointer of the
+ * type OpenSSL's <openssl/async.h> declares, which fails to compile (-Werror) on any
+ * difference in parameters or result. */
+START_TEST(prototypes_match_openssl)
+{
+    int (*init)(size_t, size_t) = ASYNC_init_thread;
+    void (*cleanup)(void) = ASYNC_cleanup_thread;
+    int (*start)(ASYNC_JOB **, ASYNC_WAIT_CTX *, int *, int (*)(void *), void *, size_t) =
+        ASYNC_start_job;
+    int (*pause)(void) = ASYNC_pause_job;
+    ASYNC_JOB *(*current)(void) = ASYNC_get_current_job;
+    ASYNC_WAIT_CTX *(*get_wctx)(ASYNC_JOB *) = ASYNC_get_wait_ctx;
+    void (*block)(void) = ASYNC_block_pause;
+    void (*unblock)(void) = ASYNC_unblock_pause;
+    int (*capable)(void) = ASYNC_is_capable;
+    int (*set_mem)(ASYNC_stack_alloc_fn, ASYNC_stack_free_fn) = ASYNC_set_mem_functions;
+    void (*get_mem)(ASYNC_stack_alloc_fn *, ASYNC_stack_free_fn *) = ASYNC_get_mem_functions;
+    ASYNC_WAIT_CTX *(*wnew)(void) = ASYNC_WAIT_CTX_new;
+    void (*wfree)(ASYNC_WAIT_CTX *) = ASYNC_WAIT_CTX_free;
+    int (*set_fd)(ASYNC_WAIT_CTX *, const void *, OSSL_ASYNC_FD, void *,
+                  void (*)(ASYNC_WAIT_CTX *, const void *, OSSL_ASYNC_FD, void *)) =
+        ASYNC_WAIT_CTX_set_wait_fd;
+    int (*get_fd)(ASYNC_WAIT_CTX *, const void *, OSSL_ASYNC_FD *, void **) =
+        ASYNC_WAIT_CTX_get_fd;
+    int (*all_fds)(ASYNC_WAIT_CTX *, OSSL_ASYNC_FD *, size_t *) = ASYNC_WAIT_CTX_get_all_fds;
+    int (*changed)(ASYNC_WAIT_CTX *, OSSL_ASYNC_FD *, size_t *, OSSL_ASYNC_FD *, size_t *) =
+        ASYNC_WAIT_CTX_get_changed_fds;
+    int (*clear)(ASYNC_WAIT_CTX *, const void *) = ASYNC_WAIT_CTX_clear_fd;
+    int (*set_cb)(ASYNC_WAIT_CTX *, ASYNC_callback_fn, void *) = ASYNC_WAIT_CTX_set_callback;
+    int (*get_cb)(ASYNC_WAIT_CTX *, ASYNC_callback_fn *, void **) =
+        ASYNC_WAIT_CTX_get_callback;
+    int (*set_st)(ASYNC_WAIT_CTX *, int) = ASYNC_WAIT_CTX_set_status;
+    int (*get_st)(ASYNC_WAIT_CTX *) = ASYNC_WAIT_CTX_get_status;
+    int (*last)(void) = asyncjob_last_error;
+    const char *(*str)(int) = asyncjob_strerror;
+    void (*const fns[])(void) = {
+        (void (*)(void))init, (void (*)(void))cleanup, (void (*)(void))start,
+        (void (*)(void))pause, (void (*)(void))current, (void (*)(void))get_wctx,
+        (void (*)(void))block, (void (*)(void))unblock, (void (*)(void))capable,
+        (void (*)(void))set_mem, (void (*)(void))get_mem, (void (*)(void))wnew,
+        (void (*)(void))wfree, (void (*)(void))set_fd, (void (*)(void))get_fd,
+        (void (*)(void))all_fds, (void (*)(void))changed, (void (*)(void))clear,
+        (void (*)(void))set_cb, (void (*)(void))get_cb, (void (*)(void))set_st,
+        (void (*)(void))get_st, (void (*)(void))last, (void (*)(void))str,
+    };
+    /* 22 ASYNC_* functions and the two asyncjob_* additions, all distinct and exported. */
+    ck_assert_uint_eq(sizeof(fns) / sizeof(fns[0]), 24);
+    for (size_t i = 0; i < 24; i++) {
+        ck_assert_ptr_nonnull((void *)fns[i]);
+        for (size_t k = 0; k < i; k++)
+            ck_assert_ptr_ne((void *)fns[i], (void *)fns[k]);
+    }
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(strerror_never_null)
@@ -770,6 +825,7 @@ static Suite *suite(void)
     tcase_add_test(tc, pause_outside_job_returns_one);
     tcase_add_test(tc, is_capable);
     tcase_add_test(tc, constants_match_openssl);
+    tcase_add_test(tc, prototypes_match_openssl);
     tcase_add_test(tc, strerror_never_null);
     tcase_add_test(tc, last_error_sticky);
     tcase_add_test(tc, last_error_per_thread);

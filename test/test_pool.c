@@ -380,6 +380,30 @@ START_TEST(paused_job_survives_cleanup)
 }
 END_TEST
 
+START_TEST(orphan_not_counted_in_new_pool)
+{
+    use_counting_allocator();
+    ASYNC_JOB *orphan = start_paused();
+    ASYNC_cleanup_thread();
+    /* A new pool of one job: the orphan paused from the old pool does not count. */
+    ck_assert_int_eq(ASYNC_init_thread(1, 0), 1);
+    ASYNC_JOB *j = start_paused();
+    ck_assert_int_eq(n_alloc, 2);
+    ASYNC_JOB *extra = NULL;
+    ck_assert_int_eq(ASYNC_start_job(&extra, NULL, NULL, pause_once, NULL, 0), ASYNC_NO_JOBS);
+    /* Finishing the orphan frees it instead of adding it to the new pool. */
+    finish(orphan);
+    ck_assert_int_eq(n_free, 1);
+    ck_assert_ptr_eq(freed[0], handed_out[0]);
+    ck_assert_int_eq(ASYNC_start_job(&extra, NULL, NULL, pause_once, NULL, 0), ASYNC_NO_JOBS);
+    finish(j);
+    /* The new pool's own job is pooled: the next start reuses it. */
+    j = start_paused();
+    ck_assert_int_eq(n_alloc, 2);
+    finish(j);
+}
+END_TEST
+
 /* ---- many jobs, many threads ---- */
 
 static int count_three_times(void *arg)
@@ -853,6 +877,7 @@ static Suite *suite(void)
     tcase_add_test(tc, cleanup_twice_harmless);
     tcase_add_test(tc, cleanup_inside_job_refused);
     tcase_add_test(tc, paused_job_survives_cleanup);
+    tcase_add_test(tc, orphan_not_counted_in_new_pool);
     tcase_add_test(tc, thousands_paused_at_once);
     tcase_add_test(tc, threads_at_once);
     tcase_add_test(tc, thread_exit_frees_mappings);
