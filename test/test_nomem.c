@@ -83,7 +83,19 @@ static long heap_in_use(void)
     return live_blocks;
 }
 
-/* Lines of /proc/self/maps: the stack mappings must come back too. */
+/* Lines of /proc/self/maps: the stack mappings must come back too. ThreadSanitizer maps
+ * shadow memory for every new mapping and keeps it, so there only the heap is compared. */
+#if defined(__has_feature)
+# if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
+#  define __SANITIZE_THREAD__ 1
+# endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+# define MAPS_COMPARABLE 0
+#else
+# define MAPS_COMPARABLE 1
+#endif
+
 static long map_lines(void)
 {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -189,7 +201,8 @@ START_TEST(start_job_nomem_sweep)
         /* Nothing leaked once the (possibly half-made) pool is gone. */
         ASYNC_cleanup_thread();
         ck_assert_int_eq(heap_in_use(), heap0);
-        ck_assert_int_eq(map_lines(), maps0);
+        if (MAPS_COMPARABLE)
+            ck_assert_int_eq(map_lines(), maps0);
         /* And the thread recovers at once. */
         ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_once, big, sizeof(big)),
                          ASYNC_PAUSE);
@@ -214,7 +227,8 @@ START_TEST(init_thread_nomem_stops)
         alloc_fail_after(0);
         ASYNC_cleanup_thread();
         ck_assert_int_eq(heap_in_use(), heap0);
-        ck_assert_int_eq(map_lines(), maps0);
+        if (MAPS_COMPARABLE)
+            ck_assert_int_eq(map_lines(), maps0);
     }
 }
 END_TEST
