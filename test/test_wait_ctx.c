@@ -1,0 +1,654 @@
+/*
+ * test_wait_ctx.c: every ASYNC_WAIT_CTX_* function through the public API, the cleanup
+ * rules, NULL-ctx safety, and the reset rule of the change tracking across a job's
+ * pause, resume and finish, as ASYNC-API.md section 4 states them.
+ */
+#include <asyncjob.h>
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Distinct keys: only their addresses matter. */
+static const char key_a[] = "key", key_b[] = "key", key_c[] = "c", key_d[] = "d";
+
+/* Sort a small fd array so that order-free results compare exactly. */
+static void sort_fds(OSSL_ASYNC_FD *fds, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t k = i; k > 0 && fds[k - 1] > fds[k]; k--) {
+            OSSL_ASYNC_FD t = fds[k];
+            fds[k] = fds[k - 1];
+            fds[k - 1] = t;
+        }
+}
+
+/* ---- recording cleanup callback ---- */
+
+#define MAX_CLEANUPS 16
+static struct cleanup_call {
+    ASYNC_WAIT_CTX *ctx;
+    const void *key;
+    OSSL_ASYNC_FD fd;
+    void *data;
+} cleanups[MAX_CLEANUPS];
+static int n_cleanups;
+
+static void record_cleanup(ASYNC_WAIT_CTX *ctx, const void *key, OSSL_ASYNC_FD fd, void *data)
+{
+    if (n_cleanups < MAX_CLEANUPS)
+        cleanups[n_cleanups] = (struct cleanup_call){ ctx, key, fd, data };
+    n_cleanups++;
+}
+
+/* How often the cleanup ran for `fd`. */
+static int cleanups_of(OSSL_ASYNC_FD fd)
+{
+    int n = 0;
+    for (int i = 0; i < n_cleanups && i < MAX_CLEANUPS; i++)
+        n += cleanups[i].fd == fd;
+    return n;
+}
+
+static ASYNC_WAIT_CTX *new_ctx(void)
+{
+    ASYNC_WAIT_CTX *ctx = ASYNC_WAIT_CTX_new();
+    ck_assert_ptr_nonnull(ctx);
+    return ctx;
+}
+
+static void expect_changes(ASYNC_WAIT_CTX *ctx, size_t want_na, const OSSL_ASYNC_FD *want_add,
+                           size_t want_nd, const OSSL_ASYNC_FD *want_del)
+{
+    size_t na = 99, nd = 99;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_changed_fds(ctx, NULL, &na, NULL, &nd), 1);
+    ck_assert_uint_eq(na, want_na);
+    ck_assert_uint_eq(nd, want_nd);
+    OSSL_ASYNC_FD add[8], del[8];
+    for (int i = 0; i < 8; i++)
+        add[i] = del[i] = -77;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_changed_fds(ctx, add, &na, del, &nd), 1);
+    ck_assert_uint_eq(na, want_na);
+    ck_assert_uint_eq(nd, want_nd);
+    sort_fds(add, na);
+    sort_fds(del, nd);
+    for (size_t i = 0; i < want_na; i++)
+        ck_assert_int_eq(add[i], want_add[i]);
+    for (size_t i = 0; i < want_nd; i++)
+        ck_assert_int_eq(del[i], want_del[i]);
+    /* Nothing written beyond the counts. */
+    ck_assert_int_eq(add[want_na], -77);
+    ck_assert_int_eq(del[want_nd], -77);
+}
+
+static size_t count_fds(ASYNC_WAIT_CTX *ctx)
+{
+    size_t n = 99;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(ctx, NULL, &n), 1);
+    return n;
+}
+
+/* ---- plain functions ---- */
+
+START_TEST(new_defaults)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_UNSUPPORTED);
+    ck_assert_uint_eq(count_fds(ctx), 0);
+    expect_changes(ctx, 0, NULL, 0, NULL);
+    ASYNC_callback_fn cb = (ASYNC_callback_fn)1;
+    void *arg = &cb;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_callback(ctx, &cb, &arg), 0);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(status_values)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    static const int values[] = { ASYNC_STATUS_ERR, ASYNC_STATUS_OK, ASYNC_STATUS_EAGAIN,
+                                  ASYNC_STATUS_UNSUPPORTED, -7, 123456 };
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        ck_assert_int_eq(ASYNC_WAIT_CTX_set_status(ctx, values[i]), 1);
+        ck_assert_int_eq(ASYNC_WAIT_CTX_get_status(ctx), values[i]);
+    }
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(set_and_get_fd)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    int data_a, data_c;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 5, &data_a, record_cleanup), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 6, &data_c, NULL), 1);
+    /* data and cleanup may be NULL. */
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 8, NULL, NULL), 1);
+    OSSL_ASYNC_FD fd = -1;
+    void *data = NULL;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 1);
+    ck_assert_int_eq(fd, 5);
+    ck_assert_ptr_eq(data, &data_a);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_c, &fd, &data), 1);
+    ck_assert_int_eq(fd, 6);
+    ck_assert_ptr_eq(data, &data_c);
+    data = &fd;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_d, &fd, &data), 1);
+    ck_assert_int_eq(fd, 8);
+    ck_assert_ptr_null(data);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(get_fd_missing_untouched)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    OSSL_ASYNC_FD fd = 4242;
+    void *data = &fd;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 0);
+    ck_assert_int_eq(fd, 4242);
+    ck_assert_ptr_eq(data, &fd);
+    /* Keys are compared as pointers: key_b has key_a's contents but is another key. */
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 3, NULL, NULL), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_b, &fd, &data), 0);
+    ck_assert_int_eq(fd, 4242);
+    ck_assert_ptr_eq(data, &fd);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(duplicate_keys_newest_wins)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    int d1, d2;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 3, &d1, record_cleanup), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 4, &d2, record_cleanup), 1);
+    ck_assert_uint_eq(count_fds(ctx), 2);
+    OSSL_ASYNC_FD fd = -1;
+    void *data = NULL;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 1);
+    ck_assert_int_eq(fd, 4);
+    ck_assert_ptr_eq(data, &d2);
+    /* Clearing the key removes the newest entry; the older one shows through. */
+    ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
+    ck_assert_uint_eq(count_fds(ctx), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 1);
+    ck_assert_int_eq(fd, 3);
+    ck_assert_ptr_eq(data, &d1);
+    ASYNC_WAIT_CTX_free(ctx);
+    /* Both entries were real: the remaining one is cleaned up on free. */
+    ck_assert_int_eq(n_cleanups, 1);
+    ck_assert_int_eq(cleanups_of(3), 1);
+}
+END_TEST
+
+START_TEST(get_all_fds_newest_first)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 10, NULL, NULL), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 11, NULL, NULL), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 12, NULL, NULL), 1);
+    /* Count-only mode. */
+    ck_assert_uint_eq(count_fds(ctx), 3);
+    OSSL_ASYNC_FD fds[5] = { -1, -1, -1, -1, -1 };
+    size_t n = 0;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(ctx, fds, &n), 1);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(fds[0], 12);
+    ck_assert_int_eq(fds[1], 11);
+    ck_assert_int_eq(fds[2], 10);
+    ck_assert_int_eq(fds[3], -1);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(get_changed_fds_counts_adds)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 21, NULL, NULL), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 20, NULL, NULL), 1);
+    static const OSSL_ASYNC_FD want[] = { 20, 21 };
+    expect_changes(ctx, 2, want, 0, NULL);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(clear_fd_cancels_add_in_segment)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    int d;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 7, &d, record_cleanup), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 8, NULL, NULL), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
+    ck_assert_int_eq(n_cleanups, 0);
+    /* Added and cleared since the last reset: as if never added. */
+    static const OSSL_ASYNC_FD want[] = { 8 };
+    expect_changes(ctx, 1, want, 0, NULL);
+    ck_assert_uint_eq(count_fds(ctx), 1);
+    OSSL_ASYNC_FD fd = 55;
+    void *data = NULL;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 0);
+    ck_assert_int_eq(fd, 55);
+    ASYNC_WAIT_CTX_free(ctx);
+    ck_assert_int_eq(n_cleanups, 0);
+}
+END_TEST
+
+START_TEST(clear_fd_missing_key)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 0);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 1, NULL, NULL), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_b), 0);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 0);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(free_calls_cleanup_per_entry)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    int d1, d2;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 31, &d1, record_cleanup), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 32, &d2, record_cleanup), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 33, NULL, NULL), 1);
+    ck_assert_int_eq(n_cleanups, 0);
+    ASYNC_WAIT_CTX_free(ctx);
+    ck_assert_int_eq(n_cleanups, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ptr_eq(cleanups[i].ctx, ctx);
+        if (cleanups[i].fd == 31) {
+            ck_assert_ptr_eq(cleanups[i].key, key_a);
+            ck_assert_ptr_eq(cleanups[i].data, &d1);
+        } else {
+            ck_assert_int_eq(cleanups[i].fd, 32);
+            ck_assert_ptr_eq(cleanups[i].key, key_c);
+            ck_assert_ptr_eq(cleanups[i].data, &d2);
+        }
+    }
+    ck_assert_int_eq(cleanups_of(31), 1);
+    ck_assert_int_eq(cleanups_of(32), 1);
+    /* Freeing NULL is a no-op. */
+    ASYNC_WAIT_CTX_free(NULL);
+}
+END_TEST
+
+static int callback_calls;
+
+static int my_callback(void *arg)
+{
+    (void)arg;
+    callback_calls++;
+    return 1;
+}
+
+START_TEST(callback_set_get)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ASYNC_callback_fn cb = (ASYNC_callback_fn)1;
+    void *arg = &cb;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_callback(ctx, &cb, &arg), 0);
+    ck_assert_ptr_eq((void *)cb, (void *)1);
+    ck_assert_ptr_eq(arg, &cb);
+    int a;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_callback(ctx, my_callback, &a), 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_callback(ctx, &cb, &arg), 1);
+    ck_assert_ptr_eq((void *)cb, (void *)my_callback);
+    ck_assert_ptr_eq(arg, &a);
+    ASYNC_WAIT_CTX_free(ctx);
+    ck_assert_int_eq(callback_calls, 0);
+}
+END_TEST
+
+START_TEST(null_ctx_safe)
+{
+    OSSL_ASYNC_FD fd = 9, fds[2] = { 9, 9 };
+    void *data = &fd;
+    size_t n = 7, n2 = 7;
+    ASYNC_callback_fn cb = my_callback;
+    void *arg = &fd;
+
+    ASYNC_WAIT_CTX_free(NULL);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(NULL, key_a, 1, NULL, record_cleanup), 0);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(NULL, key_a, &fd, &data), 0);
+    ck_assert_int_eq(fd, 9);
+    ck_assert_ptr_eq(data, &fd);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(NULL, fds, &n), 0);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_changed_fds(NULL, fds, &n, fds, &n2), 0);
+    ck_assert_int_eq(fds[0], 9);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(NULL, key_a), 0);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_callback(NULL, my_callback, NULL), 0);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_callback(NULL, &cb, &arg), 0);
+    ck_assert_ptr_eq((void *)cb, (void *)my_callback);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_status(NULL, ASYNC_STATUS_OK), 0);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_status(NULL), 0);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    ck_assert_int_eq(n_cleanups, 0);
+    ck_assert_int_eq(callback_calls, 0);
+}
+END_TEST
+
+/* ---- the reset rule, across a job's life ---- */
+
+/* A job body driven by a script of steps: each segment (between pauses) applies the
+ * changes of one step, and records what get_changed_fds says at its start. */
+struct seg_seen {
+    size_t na, nd;
+    size_t all;
+};
+static struct seg_seen seen_at_start[4];
+static int segment;
+
+static void seen_now(ASYNC_WAIT_CTX *ctx, int s)
+{
+    seen_at_start[s].na = seen_at_start[s].nd = seen_at_start[s].all = 99;
+    ASYNC_WAIT_CTX_get_changed_fds(ctx, NULL, &seen_at_start[s].na, NULL,
+                                   &seen_at_start[s].nd);
+    ASYNC_WAIT_CTX_get_all_fds(ctx, NULL, &seen_at_start[s].all);
+}
+
+/* Segment 0 adds A(40) and C(41) and pauses. Segment 1 adds D(42), clears A, pauses.
+ * Segment 2 clears C, adds B(43), finishes. */
+static int three_segments(void *arg)
+{
+    (void)arg;
+    ASYNC_WAIT_CTX *ctx = ASYNC_get_wait_ctx(ASYNC_get_current_job());
+    segment = 0;
+    seen_now(ctx, 0);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 40, NULL, record_cleanup);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 41, NULL, record_cleanup);
+    ASYNC_pause_job();
+    segment = 1;
+    seen_now(ctx, 1);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 42, NULL, record_cleanup);
+    ASYNC_WAIT_CTX_clear_fd(ctx, key_a);
+    ASYNC_pause_job();
+    segment = 2;
+    seen_now(ctx, 2);
+    ASYNC_WAIT_CTX_clear_fd(ctx, key_c);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 43, NULL, record_cleanup);
+    return 1;
+}
+
+START_TEST(reset_after_pause_shows_last_segment)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ASYNC_JOB *job = NULL;
+    int ret;
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    static const OSSL_ASYNC_FD seg0[] = { 40, 41 };
+    expect_changes(ctx, 2, seg0, 0, NULL);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    /* Only segment 1: D added, A cleared (it was added in an earlier segment). */
+    static const OSSL_ASYNC_FD seg1_add[] = { 42 }, seg1_del[] = { 40 };
+    expect_changes(ctx, 1, seg1_add, 1, seg1_del);
+    /* A cleared entry is no longer listed. */
+    ck_assert_uint_eq(count_fds(ctx), 2);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_FINISH);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(reset_on_resume)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ASYNC_JOB *job = NULL;
+    int ret;
+    /* Changes made before the start count as the first segment's. */
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 50, NULL, NULL), 1);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    ck_assert_uint_eq(seen_at_start[0].na, 1);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    /* Right after the resume, inside the job: counts are 0, all 3 entries still live. */
+    ck_assert_uint_eq(seen_at_start[1].na, 0);
+    ck_assert_uint_eq(seen_at_start[1].nd, 0);
+    ck_assert_uint_eq(seen_at_start[1].all, 3);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_FINISH);
+    /* After the second resume the cleared A was dropped: C, D(42) and D(50) remain. */
+    ck_assert_uint_eq(seen_at_start[2].na, 0);
+    ck_assert_uint_eq(seen_at_start[2].nd, 0);
+    ck_assert_uint_eq(seen_at_start[2].all, 3);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(final_segment_visible_after_finish)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ASYNC_JOB *job = NULL;
+    int ret = 0;
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_FINISH);
+    ck_assert_int_eq(ret, 1);
+    /* Segment 2: B added, C cleared. */
+    static const OSSL_ASYNC_FD add[] = { 43 }, del[] = { 41 };
+    expect_changes(ctx, 1, add, 1, del);
+    /* Live: B(43), D(42). */
+    OSSL_ASYNC_FD fds[4] = { -1, -1, -1, -1 };
+    size_t n = 0;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(ctx, fds, &n), 1);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(fds[0], 43);
+    ck_assert_int_eq(fds[1], 42);
+    /* Free cleans up the live entries only: never A or C, which were cleared. */
+    ASYNC_WAIT_CTX_free(ctx);
+    ck_assert_int_eq(n_cleanups, 2);
+    ck_assert_int_eq(cleanups_of(42), 1);
+    ck_assert_int_eq(cleanups_of(43), 1);
+    ck_assert_int_eq(cleanups_of(40), 0);
+    ck_assert_int_eq(cleanups_of(41), 0);
+}
+END_TEST
+
+/* Clears the entry it was given at the start, after a pause, then pauses again. */
+static int clear_after_pause(void *arg)
+{
+    (void)arg;
+    ASYNC_WAIT_CTX *ctx = ASYNC_get_wait_ctx(ASYNC_get_current_job());
+    ASYNC_pause_job();
+    ASYNC_WAIT_CTX_clear_fd(ctx, key_a);
+    ASYNC_pause_job();
+    return 0;
+}
+
+START_TEST(clear_fd_marks_cleared_never_cleans_up)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    int d;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 60, &d, record_cleanup), 1);
+    ASYNC_JOB *job = NULL;
+    int ret;
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
+                     ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
+                     ASYNC_PAUSE);
+    /* The entry predates the last reset: clearing marks it, reported as deleted. */
+    static const OSSL_ASYNC_FD del[] = { 60 };
+    expect_changes(ctx, 0, NULL, 1, del);
+    ck_assert_uint_eq(count_fds(ctx), 0);
+    OSSL_ASYNC_FD fd = -1;
+    void *data = NULL;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 0);
+    ck_assert_int_eq(n_cleanups, 0);
+    /* The next resume drops it, still without cleanup. */
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
+                     ASYNC_FINISH);
+    expect_changes(ctx, 0, NULL, 0, NULL);
+    ck_assert_int_eq(n_cleanups, 0);
+    ASYNC_WAIT_CTX_free(ctx);
+    ck_assert_int_eq(n_cleanups, 0);
+}
+END_TEST
+
+START_TEST(free_skips_marked_cleared_entry)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 61, NULL, record_cleanup), 1);
+    ASYNC_JOB *job = NULL;
+    int ret;
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
+                     ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
+                     ASYNC_PAUSE);
+    /* The entry is marked cleared but not yet dropped (the job is still paused): free
+     * must not clean it up. */
+    static const OSSL_ASYNC_FD del[] = { 61 };
+    expect_changes(ctx, 0, NULL, 1, del);
+    ASYNC_WAIT_CTX_free(ctx);
+    ck_assert_int_eq(n_cleanups, 0);
+    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, clear_after_pause, NULL, 0),
+                     ASYNC_FINISH);
+    ck_assert_int_eq(n_cleanups, 0);
+}
+END_TEST
+
+static int pause_twice(void *arg)
+{
+    (void)arg;
+    ASYNC_pause_job();
+    ASYNC_pause_job();
+    return 0;
+}
+
+START_TEST(reset_only_for_own_ctx)
+{
+    ASYNC_WAIT_CTX *ctx1 = new_ctx(), *ctx2 = new_ctx();
+    ASYNC_JOB *j1 = NULL, *j2 = NULL;
+    ck_assert_int_eq(ASYNC_start_job(&j1, ctx1, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx1, key_a, 70, NULL, NULL), 1);
+    /* Resuming a job of another ctx, or a job without one, leaves ctx1's tracking alone. */
+    ck_assert_int_eq(ASYNC_start_job(&j2, ctx2, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&j2, ctx2, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&j2, ctx2, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    ASYNC_JOB *j3 = NULL;
+    ck_assert_int_eq(ASYNC_start_job(&j3, NULL, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&j3, NULL, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    static const OSSL_ASYNC_FD add[] = { 70 };
+    expect_changes(ctx1, 1, add, 0, NULL);
+    /* Resuming ctx1's own job resets it. */
+    ck_assert_int_eq(ASYNC_start_job(&j1, ctx1, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_changes(ctx1, 0, NULL, 0, NULL);
+    ck_assert_uint_eq(count_fds(ctx1), 1);
+    ck_assert_int_eq(ASYNC_start_job(&j1, ctx1, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    ck_assert_int_eq(ASYNC_start_job(&j3, NULL, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    ASYNC_WAIT_CTX_free(ctx1);
+    ASYNC_WAIT_CTX_free(ctx2);
+}
+END_TEST
+
+START_TEST(start_does_not_reset)
+{
+    /* The reset happens on a resume only: changes made before a start (by the caller, or
+     * a previous job's final segment) still count at the new job's first pause. */
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 80, NULL, NULL), 1);
+    ASYNC_JOB *job = NULL;
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    static const OSSL_ASYNC_FD add[] = { 80 };
+    expect_changes(ctx, 1, add, 0, NULL);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_changes(ctx, 0, NULL, 0, NULL);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+/* ---- a ctx freed while its job is paused ---- */
+
+static ASYNC_WAIT_CTX *ctx_after_resume[2];
+
+static int look_after_free(void *arg)
+{
+    (void)arg;
+    ASYNC_pause_job();
+    ctx_after_resume[0] = ASYNC_get_wait_ctx(ASYNC_get_current_job());
+    ASYNC_pause_job();
+    ctx_after_resume[1] = ASYNC_get_wait_ctx(ASYNC_get_current_job());
+    return 17;
+}
+
+START_TEST(freed_ctx_detached_from_paused_job)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 90, NULL, record_cleanup), 1);
+    ASYNC_JOB *job = NULL, *other = NULL;
+    int ret = 0, ret2 = 0;
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, look_after_free, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&other, ctx, &ret2, look_after_free, NULL, 0),
+                     ASYNC_PAUSE);
+    ck_assert_ptr_eq(ASYNC_get_wait_ctx(job), ctx);
+    ASYNC_WAIT_CTX_free(ctx);
+    ck_assert_int_eq(cleanups_of(90), 1);
+    /* Both paused jobs forgot the ctx. */
+    ck_assert_ptr_null(ASYNC_get_wait_ctx(job));
+    ck_assert_ptr_null(ASYNC_get_wait_ctx(other));
+    ctx_after_resume[0] = ctx_after_resume[1] = (ASYNC_WAIT_CTX *)&ret;
+    /* Resuming (which would reset the ctx's tracking) must not touch the freed ctx. */
+    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, look_after_free, NULL, 0), ASYNC_PAUSE);
+    ck_assert_ptr_null(ctx_after_resume[0]);
+    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, look_after_free, NULL, 0),
+                     ASYNC_FINISH);
+    ck_assert_ptr_null(ctx_after_resume[1]);
+    ck_assert_int_eq(ret, 17);
+    ck_assert_int_eq(ASYNC_start_job(&other, NULL, &ret2, look_after_free, NULL, 0),
+                     ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&other, NULL, &ret2, look_after_free, NULL, 0),
+                     ASYNC_FINISH);
+    ck_assert_int_eq(ret2, 17);
+    /* A new ctx (likely at the freed one's address) is not affected by those jobs. */
+    ASYNC_WAIT_CTX *ctx2 = new_ctx();
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx2, key_b, 91, NULL, NULL), 1);
+    static const OSSL_ASYNC_FD add[] = { 91 };
+    expect_changes(ctx2, 1, add, 0, NULL);
+    ASYNC_WAIT_CTX_free(ctx2);
+    ck_assert_int_eq(n_cleanups, 1);
+}
+END_TEST
+
+START_TEST(callback_never_called_by_library)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_callback(ctx, my_callback, NULL), 1);
+    ASYNC_JOB *job = NULL;
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    ASYNC_WAIT_CTX_free(ctx);
+    ck_assert_int_eq(callback_calls, 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("wait_ctx");
+    TCase *tc = tcase_create("wait_ctx");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, new_defaults);
+    tcase_add_test(tc, status_values);
+    tcase_add_test(tc, set_and_get_fd);
+    tcase_add_test(tc, get_fd_missing_untouched);
+    tcase_add_test(tc, duplicate_keys_newest_wins);
+    tcase_add_test(tc, get_all_fds_newest_first);
+    tcase_add_test(tc, get_changed_fds_counts_adds);
+    tcase_add_test(tc, clear_fd_cancels_add_in_segment);
+    tcase_add_test(tc, clear_fd_missing_key);
+    tcase_add_test(tc, free_calls_cleanup_per_entry);
+    tcase_add_test(tc, callback_set_get);
+    tcase_add_test(tc, null_ctx_safe);
+    tcase_add_test(tc, reset_after_pause_shows_last_segment);
+    tcase_add_test(tc, reset_on_resume);
+    tcase_add_test(tc, final_segment_visible_after_finish);
+    tcase_add_test(tc, clear_fd_marks_cleared_never_cleans_up);
+    tcase_add_test(tc, free_skips_marked_cleared_entry);
+    tcase_add_test(tc, reset_only_for_own_ctx);
+    tcase_add_test(tc, start_does_not_reset);
+    tcase_add_test(tc, freed_ctx_detached_from_paused_job);
+    tcase_add_test(tc, callback_never_called_by_library);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+#include "tap_main.h"
