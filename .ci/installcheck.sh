@@ -120,6 +120,7 @@ names=$(sed -n 's/^ASYNCJOB_API [^(]*[ *]\([A-Za-z_][A-Za-z0-9_]*\)(.*/\1/p' \
   "$src/include/asyncjob.h")
 napi=$(echo "$names" | grep -c '^ASYNC_')
 check "the header declares the 22 ASYNC_* functions" test "$napi" -eq 22
+command -v man >/dev/null || bad "man is not installed (Debian package man-db): cannot check the pages"
 missing=
 for n in $names; do
   MANPATH=$prefix/share/man man -w "$n" >/dev/null 2>&1 || missing="$missing $n"
