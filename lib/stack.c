@@ -61,15 +61,41 @@ static size_t map_length(size_t usable, size_t page)
     return page + body;
 }
 
+/*
+ * Whether the page at `addr` really refuses access. A success from madvise() is not proof:
+ * qemu-user answers 0 to advice it does not implement, MADV_GUARD_INSTALL included, and
+ * installs nothing. A write(2) whose source is a real guard page fails with EFAULT inside
+ * the kernel, without a signal, so it tells the two apart. Run once per process.
+ */
+static int guard_is_real(const void *addr)
+{
+    int fds[2];
+    /* Plain pipe(): the pair lives for one write, once per process, and an empty pipe
+     * never blocks a one-byte write. */
+    if (pipe(fds) != 0)
+        return 1; /* cannot tell (no free descriptor): trust the kernel's answer */
+    ssize_t n = write(fds[1], addr, 1);
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return n < 0 && err == EFAULT;
+}
+
 /* Make the lowest page of the mapping inaccessible. */
 static int install_guard(void *map, size_t page)
 {
     int mode = __atomic_load_n(&guard_mode, __ATOMIC_RELAXED);
     if (mode != STACK_GUARD_MPROTECT) {
         if (madvise(map, page, MADV_GUARD_INSTALL) == 0) {
-            if (mode == STACK_GUARD_AUTO)
+            if (mode == STACK_GUARD_MADVISE)
+                return 0;
+            if (guard_is_real(map)) {
                 __atomic_store_n(&guard_mode, STACK_GUARD_MADVISE, __ATOMIC_RELAXED);
-            return 0;
+                return 0;
+            }
+            /* A faked success: guard this and every later stack with mprotect. */
+            __atomic_store_n(&guard_mode, STACK_GUARD_MPROTECT, __ATOMIC_RELAXED);
+            return mprotect(map, page, PROT_NONE);
         }
         if (mode == STACK_GUARD_MADVISE || errno != EINVAL)
             return -1;
@@ -210,7 +236,7 @@ int stack_set_guard_mode(enum stack_guard mode)
                        -1, 0);
         if (m == MAP_FAILED)
             return 0;
-        int ok = madvise(m, page, MADV_GUARD_INSTALL) == 0;
+        int ok = madvise(m, page, MADV_GUARD_INSTALL) == 0 && guard_is_real(m);
         munmap(m, 2 * page);
         if (!ok)
             return 0;

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# installcheck.sh: build asyncjob with a temporary prefix, install it, and check the
+# installed tree the way a user would meet it: a consumer compiled only through
+# `pkg-config --cflags --libs asyncjob` (shared and --static), the exported and hidden
+# symbols, the library's dependencies, every man page, and finally that make uninstall
+# leaves nothing behind. Prints one PASS/FAIL line per check; exits 1 if any failed.
+#
+# usage: .ci/installcheck.sh [CONFIGURE_ARGS...]   (run from anywhere; needs ./configure,
+# which .ci/run creates with autogen.sh; builds in a temporary directory)
+set -uo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+[ -x "$src/configure" ] || (cd "$src" && ./autogen.sh) || { echo "FAIL: autogen"; exit 1; }
+
+work=$(mktemp -d /tmp/asyncjob-installcheck.XXXXXX) || exit 1
+trap 'rm -rf "$work"' EXIT
+prefix=$work/prefix
+passed=0
+failed=0
+ok() { echo "PASS: $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
+check() { # description command...
+  local what=$1; shift
+  if "$@"; then ok "$what"; else bad "$what"; fi
+}
+
+echo "=== configure, build and install into $prefix"
+mkdir -p "$work/build"
+if ! (cd "$work/build" && "$src/configure" --prefix="$prefix" "$@" >configure.out 2>&1 &&
+      make -j2 >make.out 2>&1 && make install >install.out 2>&1); then
+  tail -30 "$work"/build/*.out
+  bad "build and make install"
+  echo "$passed passed, $failed failed"
+  exit 1
+fi
+ok "build and make install"
+(cd "$prefix" && find . ! -type d | LC_ALL=C sort) >"$work/installed.txt"
+echo "--- installed files:"
+cat "$work/installed.txt"
+
+libdir=$prefix/lib
+so=$libdir/libasyncjob.so
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+unset PKG_CONFIG_LIBDIR
+CC=${CC:-cc}
+
+check "asyncjob.h installed" test -f "$prefix/include/asyncjob.h"
+check "shared library installed" test -f "$so"
+check "static library installed" test -f "$libdir/libasyncjob.a"
+check "asyncjob.pc installed and valid" pkg-config --exists asyncjob
+
+# The consumer: a job that pauses once, resumed by main; prints ASYNC_is_capable() first.
+cat >"$work/consumer.c" <<'EOF'
+#include <stdio.h>
+#include <asyncjob.h>
+
+static int job(void *arg)
+{
+    int v = *(int *)arg;
+    if (ASYNC_pause_job() != 1)
+        return -1;
+    return v * 2;
+}
+
+int main(void)
+{
+    ASYNC_JOB *j = NULL;
+    int arg = 21, ret = 0, rc;
+    printf("%d\n", ASYNC_is_capable());
+    rc = ASYNC_start_job(&j, NULL, &ret, job, &arg, sizeof arg);
+    if (rc != ASYNC_PAUSE)
+        return 1;
+    rc = ASYNC_start_job(&j, NULL, &ret, NULL, NULL, 0);
+    if (rc != ASYNC_FINISH)
+        return 2;
+    printf("%d\n", ret);
+    ASYNC_cleanup_thread();
+    return 0;
+}
+EOF
+expected=$'1\n42'
+
+flags=$(pkg-config --cflags --libs asyncjob)
+echo "--- pkg-config --cflags --libs asyncjob: $flags"
+# shellcheck disable=SC2086
+if $CC "$work/consumer.c" -o "$work/consumer" $flags; then
+  out=$(LD_LIBRARY_PATH=$libdir "$work/consumer")
+  check "shared consumer prints ASYNC_is_capable() = 1 and the job's result" \
+    test "$out" = "$expected"
+  check "shared consumer is linked against the installed libasyncjob" \
+    sh -c "LD_LIBRARY_PATH='$libdir' ldd '$work/consumer' | grep -q '$libdir/libasyncjob.so'"
+else
+  bad "shared consumer compiles with pkg-config flags only"
+fi
+
+sflags=$(pkg-config --static --cflags --libs asyncjob)
+echo "--- pkg-config --static --cflags --libs asyncjob: $sflags"
+# shellcheck disable=SC2086
+if $CC -static "$work/consumer.c" -o "$work/consumer-static" $sflags; then
+  out=$("$work/consumer-static")
+  check "static consumer prints ASYNC_is_capable() = 1 and the job's result" \
+    test "$out" = "$expected"
+  check "static consumer needs no shared library" \
+    sh -c "! readelf -d '$work/consumer-static' 2>/dev/null | grep -q NEEDED"
+else
+  bad "static consumer links with pkg-config --static flags only"
+fi
+
+# Symbols: the switch is inside the library but not exported.
+check "libasyncjob.so holds jump_fcontext" sh -c "nm '$so' | grep -qw jump_fcontext"
+check "libasyncjob.so does not export jump_fcontext" \
+  sh -c "! nm -D '$so' | grep -q fcontext"
+check "libasyncjob.so exports only ASYNCJOB_1.0 symbols" \
+  sh -c "nm -D --defined-only '$so' | awk '\$2 != \"A\"' | grep -v '@@ASYNCJOB_1.0\$' | grep -q . && exit 1 || exit 0"
+check "libasyncjob.so does not NEED libstdc++" \
+  sh -c "! readelf -d '$so' | grep NEEDED | grep -q 'libstdc++'"
+echo "--- NEEDED: $(readelf -d "$so" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+
+# Man pages: every API name, the extensions and asyncjob(7).
+names=$(sed -n 's/^ASYNCJOB_API [^(]*[ *]\([A-Za-z_][A-Za-z0-9_]*\)(.*/\1/p' \
+  "$src/include/asyncjob.h")
+napi=$(echo "$names" | grep -c '^ASYNC_')
+check "the header declares the 22 ASYNC_* functions" test "$napi" -eq 22
+command -v man >/dev/null || bad "man is not installed (Debian package man-db): cannot check the pages"
+missing=
+for n in $names; do
+  MANPATH=$prefix/share/man man -w "$n" >/dev/null 2>&1 || missing="$missing $n"
+done
+check "man -w finds a page for every API name${missing:+ (missing:$missing)}" test -z "$missing"
+check "man -w finds asyncjob(7)" sh -c "MANPATH='$prefix/share/man' man -w 7 asyncjob >/dev/null 2>&1"
+check "an alias page shows its family's page" \
+  sh -c "MANPATH='$prefix/share/man' MANWIDTH=80 man ASYNC_WAIT_CTX_clear_fd 2>/dev/null | grep -q 'ASYNC_WAIT_CTX_new'"
+
+echo "=== make uninstall"
+if (cd "$work/build" && make uninstall >uninstall.out 2>&1); then
+  left=$(cd "$prefix" && find . ! -type d)
+  check "make uninstall removes every installed file${left:+ (left: $left)}" test -z "$left"
+else
+  bad "make uninstall"
+fi
+
+echo
+echo "installcheck: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
