@@ -696,10 +696,11 @@ static uintptr_t local_addr;
 static int where_is_my_stack(void *arg)
 {
     (void)arg;
-    volatile char here = 0;
-    local_addr = (uintptr_t)&here;
+    /* The frame address, not a local's: with ASan's detect_stack_use_after_return, locals
+     * live on a fake stack on the heap. */
+    local_addr = (uintptr_t)__builtin_frame_address(0);
     ASYNC_pause_job();
-    return here;
+    return 0;
 }
 
 START_TEST(mem_alloc_larger_size_used)
@@ -836,12 +837,14 @@ static volatile long depth_limit = 65536;
 
 static int recurse(volatile unsigned char *up, long depth)
 {
-    volatile unsigned char frame[1024];
+    /* alloca, not an array: ASan may move arrays to a fake stack on the heap (with
+     * detect_stack_use_after_return), but dynamic allocations stay on the real stack. */
+    volatile unsigned char *frame = __builtin_alloca(1024);
     if (depth >= depth_limit)
         return 0;
     frame[0] = up != NULL ? (unsigned char)(up[0] + 1) : 0;
-    frame[sizeof(frame) - 1] = frame[0];
-    return recurse(frame, depth + 1) + frame[sizeof(frame) - 1];
+    frame[1023] = frame[0];
+    return recurse(frame, depth + 1) + frame[1023];
 }
 
 /* Where the overflowing job's stack starts (near its top), and how far below that the
@@ -849,6 +852,11 @@ static int recurse(volatile unsigned char *up, long depth)
  * plus slack for rounding to whole pages, the first frames and the guard page itself.
  * Without a guard the fault would come only after the two stacks below (70+ KiB more). */
 static volatile uintptr_t overflow_top;
+#if defined(__has_feature)
+# if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#  define __SANITIZE_ADDRESS__ 1 /* clang's spelling of GCC's macro */
+# endif
+#endif
 #if defined(__SANITIZE_ADDRESS__)
 # define STACK_REACH (8 * 32768 + 16384)
 #else
