@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "../third_party/fcontext/fcontext.h"
 #include "error.h"
 #include "fiber.h"
@@ -81,6 +83,9 @@ void *fiber_suspend(struct fiber *f, void *data)
     return t.data;
 }
 
+/* Bytes kept zero above a fiber's first frame (a multiple of 16: the ABI's alignment). */
+#define FIBER_TOP_PAD 64
+
 /*
  * Every fiber starts here. fiber_create() enters once to record the caller and comes
  * straight back, so that fiber_resume() never needs a "first time" branch. The entry
@@ -130,7 +135,11 @@ int fiber_create(struct fiber *f, fiber_entry_fn entry)
     if (__asan_region_is_poisoned(f->stack.lo, f->stack.size) != NULL)
         __asan_unpoison_memory_region(f->stack.lo, f->stack.size);
 #endif
-    f->ctx = make_fcontext((char *)f->stack.lo + f->stack.size, f->stack.size, fiber_trampoline);
+    /* A zeroed pad at the very top ends a debugger's backtrace cleanly at the fiber's
+     * entry (a null return address) instead of wandering into whatever lies above. */
+    char *top = (char *)f->stack.lo + f->stack.size - FIBER_TOP_PAD;
+    memset(top, 0, FIBER_TOP_PAD);
+    f->ctx = make_fcontext(top, f->stack.size - FIBER_TOP_PAD, fiber_trampoline);
     fiber_resume(f, f);
     return 0;
 }
