@@ -1,0 +1,17 @@
+# plot.gp: bench/run's scale curve as SVG. Called with -e "datafile='...'; outfile='...'";
+# the data columns are N, ns per resume (asyncjob, OpenSSL), resident KiB per job (same).
+set terminal svg size 900,700 dynamic enhanced font 'sans,12'
+set output outfile
+set datafile missing 'NaN'
+set multiplot layout 2,1 title 'N jobs paused on one thread, resumed round-robin'
+set logscale x 10
+set grid
+set key top left
+set xlabel 'paused jobs (N)'
+set ylabel 'ns per resume'
+plot datafile using 1:2 with linespoints lw 2 title 'asyncjob', \
+     datafile using 1:3 with linespoints lw 2 title 'OpenSSL libcrypto'
+set ylabel 'resident KiB per job'
+plot datafile using 1:4 with linespoints lw 2 title 'asyncjob (guard page per stack)', \
+     datafile using 1:5 with linespoints lw 2 title 'OpenSSL libcrypto (no guard)'
+unset multiplot
