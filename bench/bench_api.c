@@ -3,7 +3,8 @@
  * against libasyncjob) or for OpenSSL's libcrypto (-DBENCH_OPENSSL, linked only against
  * libcrypto: both export the same ASYNC_* names, so they never share a program).
  * Sections: api (round trip, pooled start+finish, cold creation, allocations per job),
- * scale N (N paused jobs resumed round-robin), threads (1 vs 2 threads).
+ * scale N (N paused jobs resumed round-robin), threads (1 vs 2 threads); rt and pooled
+ * alone, for instruction counts under callgrind.
  */
 #undef _FORTIFY_SOURCE /* OpenSSL's jobs _longjmp between stacks inside this process */
 #include "config.h"
@@ -139,6 +140,32 @@ static void section_rt(long iters)
     finish(&job, &c, &cp);
 }
 
+/* Start jobs that return at once, from a warm pool: ns per start+finish (the first tenth
+ * of the iterations warm up), and the heap allocations they make. */
+static void pooled(long iters)
+{
+    struct ctl *cp = NULL;
+    ASYNC_JOB *job;
+    int ret, r;
+    double allocs = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        long n = pass == 0 ? iters / 10 + 1 : iters;
+        unsigned long a0 = heap_allocs;
+        uint64_t t0 = bench_now();
+        for (long i = 0; i < n; i++) {
+            job = NULL;
+            if ((r = ASYNC_start_job(&job, wctx, &ret, returner, &cp, sizeof cp)) != ASYNC_FINISH)
+                die("pooled start", r);
+        }
+        uint64_t t1 = bench_now();
+        allocs = (double)(heap_allocs - a0) / n; /* before stdio allocates */
+        if (pass == 1) {
+            bench_emit("pooled", (double)(t1 - t0) / n);
+            bench_emit("allocs_pooled", allocs);
+        }
+    }
+}
+
 static void section_api(long iters, long cold_jobs)
 {
     struct ctl c = { 0 }, *cp = &c;
@@ -158,22 +185,7 @@ static void section_api(long iters, long cold_jobs)
     finish(&job, &c, &cp);
 
     /* Pooled start + finish: the pool is warm from the job above. */
-    for (int pass = 0; pass < 2; pass++) {
-        long n = pass == 0 ? iters / 10 + 1 : iters;
-        a0 = heap_allocs;
-        uint64_t t0 = bench_now();
-        for (long i = 0; i < n; i++) {
-            job = NULL;
-            if ((r = ASYNC_start_job(&job, wctx, &ret, returner, &cp, sizeof cp)) != ASYNC_FINISH)
-                die("pooled start", r);
-        }
-        uint64_t t1 = bench_now();
-        allocs = (double)(heap_allocs - a0) / n;
-        if (pass == 1) {
-            bench_emit("pooled", (double)(t1 - t0) / n);
-            bench_emit("allocs_pooled", allocs);
-        }
-    }
+    pooled(iters);
 
     /* Cold creation: empty the pool, then start jobs that each pause at once, so every
      * start must make a new job (stack, context, first switch in and out). */
@@ -341,13 +353,13 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) {
             iters = bench_count(argv[++i]);
         } else if (strcmp(argv[i], "api") == 0 || strcmp(argv[i], "threads") == 0 ||
-                   strcmp(argv[i], "rt") == 0) {
+                   strcmp(argv[i], "rt") == 0 || strcmp(argv[i], "pooled") == 0) {
             section = argv[i];
         } else if (strcmp(argv[i], "scale") == 0 && i + 1 < argc) {
             section = argv[i];
             scale_n = bench_count(argv[++i]);
         } else {
-            fprintf(stderr, "usage: %s [--quick] [--iters N] api|rt|threads|scale N\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--iters N] api|rt|pooled|threads|scale N\n", argv[0]);
             return 2;
         }
     }
@@ -355,6 +367,10 @@ int main(int argc, char **argv)
         section_api(iters, cold_jobs);
     else if (strcmp(section, "rt") == 0)
         section_rt(iters);
+    else if (strcmp(section, "pooled") == 0) {
+        need_wait_ctx();
+        pooled(iters);
+    }
     else if (strcmp(section, "threads") == 0)
         section_threads(iters);
     else

@@ -194,15 +194,12 @@ static __attribute__((noinline)) int start_new_job(ASYNC_JOB **job, ASYNC_WAIT_C
     return run_job(pt, job, j, ret);
 }
 
-ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
-                                 int (*func)(void *), void *args, size_t size)
+/* ASYNC_start_job with a paused job: resume it. */
+static __attribute__((noinline)) int resume_job(ASYNC_JOB **job, int *ret)
 {
-    ASYNC_JOB *j;
-    if (unlikely(job == NULL || (j = *job) == NULL))
-        return start_new_job(job, ctx, ret, func, args, size);
-
-    /* Resume. One combined test keeps the common case to a single branch. */
+    ASYNC_JOB *j = *job;
     struct pool_thread *pt = pool_self();
+    /* One combined test keeps the common case to a single branch. */
     if (unlikely(j->thread_id != pt->thread_id || pt->current != NULL ||
                  j->state != JOB_PAUSED))
         return resume_refused(j);
@@ -213,6 +210,19 @@ ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
         return ASYNC_PAUSE;
     }
     return job_done_cold(j);
+}
+
+/*
+ * Only a dispatcher, so that it needs no stack frame: both paths are reached by a tail
+ * jump, which costs one instruction and no return (GCC would otherwise save the
+ * registers of the bigger path before even looking at *job).
+ */
+ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
+                                 int (*func)(void *), void *args, size_t size)
+{
+    if (unlikely(job == NULL || *job == NULL))
+        return start_new_job(job, ctx, ret, func, args, size);
+    return resume_job(job, ret);
 }
 
 /* After a paused job is resumed: the rare work (wait ctx changes, cancellation). */
