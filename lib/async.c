@@ -45,19 +45,21 @@ ASYNCJOB_API void ASYNC_cleanup_thread(void)
  * costs more than the whole copy for the usual few bytes. Written without a loop so the
  * compiler cannot turn it back into a memcpy call.
  */
-static inline void copy_small(unsigned char *d, const unsigned char *s, size_t n)
+static inline __attribute__((always_inline)) void copy_small(unsigned char *d, const unsigned char *s, size_t n)
 {
     if (n >= 8) {
-        switch (n >> 3) {
-        case 8: memcpy(d + 56, s + 56, 8); __attribute__((fallthrough));
-        case 7: memcpy(d + 48, s + 48, 8); __attribute__((fallthrough));
-        case 6: memcpy(d + 40, s + 40, 8); __attribute__((fallthrough));
-        case 5: memcpy(d + 32, s + 32, 8); __attribute__((fallthrough));
-        case 4: memcpy(d + 24, s + 24, 8); __attribute__((fallthrough));
-        case 3: memcpy(d + 16, s + 16, 8); __attribute__((fallthrough));
-        case 2: memcpy(d + 8, s + 8, 8); __attribute__((fallthrough));
-        default: memcpy(d, s, 8);
+        /* The middle words, for 17..64 bytes; first and last word follow. */
+        if (n > 16) {
+            switch ((n - 9) >> 3) {
+            case 6: memcpy(d + 48, s + 48, 8); __attribute__((fallthrough));
+            case 5: memcpy(d + 40, s + 40, 8); __attribute__((fallthrough));
+            case 4: memcpy(d + 32, s + 32, 8); __attribute__((fallthrough));
+            case 3: memcpy(d + 24, s + 24, 8); __attribute__((fallthrough));
+            case 2: memcpy(d + 16, s + 16, 8); __attribute__((fallthrough));
+            default: memcpy(d + 8, s + 8, 8);
+            }
         }
+        memcpy(d, s, 8);
         memcpy(d + n - 8, s + n - 8, 8); /* the tail, overlapping what came before */
     } else if (n >= 4) {
         memcpy(d, s, 4);
@@ -70,7 +72,8 @@ static inline void copy_small(unsigned char *d, const unsigned char *s, size_t n
 }
 
 /* Copy the start arguments into the job; 0 or an error code. */
-static int copy_args(ASYNC_JOB *job, const void *args, size_t size)
+static inline __attribute__((always_inline)) int copy_args(ASYNC_JOB *job, const void *args,
+                                                          size_t size)
 {
     if (args == NULL) {
         job->args = NULL;
@@ -157,9 +160,53 @@ static __attribute__((noinline, cold)) int resume_refused(const ASYNC_JOB *job)
     return ASYNC_ERR;
 }
 
+/*
+ * Start `j`, a job just taken from the pool, and run it until it pauses or finishes.
+ * The caller's handle and ret pointer wait in the job across the switch rather than in
+ * saved registers.
+ */
+static inline __attribute__((always_inline)) int start_taken_job(
+    struct pool_thread *pt, ASYNC_JOB *j, ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
+    int (*func)(void *), void *args, size_t size)
+{
+    j->func = func;
+    j->blocked = 0;
+    j->cancelled = 0;
+    j->resume_handle = job;
+    j->resume_ret = ret;
+    if (ctx != NULL)
+        wait_ctx_attach(ctx, j);
+    /* Last, so that only `j` must survive the rare malloc for big arguments. */
+    int err = copy_args(j, args, size);
+    if (unlikely(err != 0)) {
+        if (j->waitctx != NULL)
+            wait_ctx_detach(j);
+        pool_release(pool_self(), j);
+        error_set((enum asyncjob_error)err);
+        return ASYNC_NO_JOBS;
+    }
+    if (likely(enter_job(pt, j) == POOL_MSG_PAUSED)) {
+        j->state = JOB_PAUSED;
+        *j->resume_handle = j;
+        return ASYNC_PAUSE;
+    }
+    return job_done(pt, j->resume_handle, j, j->resume_ret);
+}
+
+/* The pool had no idle job: make one (a slow path with system calls), then start it. */
+static __attribute__((noinline)) int start_created_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx,
+                                                       int *ret, int (*func)(void *),
+                                                       void *args, size_t size)
+{
+    struct pool_thread *pt = pool_self();
+    ASYNC_JOB *j = pool_acquire(pt);
+    if (j == NULL)
+        return ASYNC_NO_JOBS;
+    return start_taken_job(pt, j, job, ctx, ret, func, args, size);
+}
+
 /* ASYNC_start_job with *job == NULL (or job NULL): take a job from the pool and run it.
- * Kept out of ASYNC_start_job so that the resume path's frame stays small; it is
- * reached by a tail jump, which costs no return. */
+ * Reached by a tail jump from ASYNC_start_job, which costs no return. */
 static __attribute__((noinline)) int start_new_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx,
                                                    int *ret, int (*func)(void *), void *args,
                                                    size_t size)
@@ -178,20 +225,9 @@ static __attribute__((noinline)) int start_new_job(ASYNC_JOB **job, ASYNC_WAIT_C
         return ASYNC_ERR;
     }
     ASYNC_JOB *j = pool_take_idle(pt);
-    if (unlikely(j == NULL) && (j = pool_acquire(pt)) == NULL)
-        return ASYNC_NO_JOBS;
-    int err = copy_args(j, args, size);
-    if (unlikely(err != 0)) {
-        pool_release(pt, j);
-        error_set((enum asyncjob_error)err);
-        return ASYNC_NO_JOBS;
-    }
-    j->func = func;
-    j->blocked = 0;
-    j->cancelled = 0;
-    if (ctx != NULL)
-        wait_ctx_attach(ctx, j);
-    return run_job(pt, job, j, ret);
+    if (unlikely(j == NULL))
+        return start_created_job(job, ctx, ret, func, args, size);
+    return start_taken_job(pt, j, job, ctx, ret, func, args, size);
 }
 
 /* ASYNC_start_job with a paused job: resume it. */
