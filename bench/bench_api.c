@@ -120,6 +120,10 @@ static int returner(void *arg)
     return *(struct ctl **)arg != NULL;
 }
 
+/* Timed loops run in this many bursts and report the best one, so that a burst in which
+ * another process took the CPU does not count (the machine is shared). */
+#define BURSTS 10
+
 /* Resume `job` until it has paused `iters` times; ns per resume+pause round trip. */
 static double round_trips(ASYNC_JOB **job, struct ctl **cp, long iters)
 {
@@ -161,23 +165,29 @@ static void pooled(long iters)
     struct ctl *cp = NULL;
     ASYNC_JOB *job;
     int ret, r;
-    double allocs = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        long n = pass == 0 ? iters / 10 + 1 : iters;
-        unsigned long a0 = heap_allocs;
+    double best = 0;
+    unsigned long a0 = 0;
+    long counted = 0;
+    /* Pass 0 warms up; the others are the bursts. */
+    for (int pass = 0; pass <= BURSTS; pass++) {
+        long n = pass == 0 ? iters / 10 + 1 : iters / BURSTS + 1;
+        if (pass == 1)
+            a0 = heap_allocs;
         uint64_t t0 = bench_now();
         for (long i = 0; i < n; i++) {
             job = NULL;
             if ((r = ASYNC_start_job(&job, wctx, &ret, returner, &cp, sizeof cp)) != ASYNC_FINISH)
                 die("pooled start", r);
         }
-        uint64_t t1 = bench_now();
-        allocs = (double)(heap_allocs - a0) / n; /* before stdio allocates */
-        if (pass == 1) {
-            bench_emit("pooled", (double)(t1 - t0) / n);
-            emit_allocs("allocs_pooled", allocs);
-        }
+        double t = (double)(bench_now() - t0) / n;
+        if (pass == 1 || t < best)
+            best = t;
+        if (pass > 0)
+            counted += n;
     }
+    double allocs = (double)(heap_allocs - a0) / counted; /* before stdio allocates */
+    bench_emit("pooled", best);
+    emit_allocs("allocs_pooled", allocs);
 }
 
 static void section_api(long iters, long cold_jobs)
@@ -192,7 +202,12 @@ static void section_api(long iters, long cold_jobs)
         die("start", r);
     round_trips(&job, &cp, iters / 10 + 1);
     unsigned long a0 = heap_allocs;
-    double rt = round_trips(&job, &cp, iters);
+    double rt = 0;
+    for (int b = 0; b < BURSTS; b++) {
+        double t = round_trips(&job, &cp, iters / BURSTS + 1);
+        if (b == 0 || t < rt)
+            rt = t;
+    }
     double allocs = (double)(heap_allocs - a0) / iters; /* before stdio allocates */
     bench_emit("rt", rt);
     emit_allocs("allocs_rt", allocs);
