@@ -1,5 +1,6 @@
-# plot.gp: bench/run's scale curve as SVG. Called with -e "datafile='...'; outfile='...'";
-# the data columns are N, ns per resume (asyncjob, OpenSSL), resident KiB per job (same).
+# plot.gp: bench/run's scale curve as SVG. Called with -e "datafile='...'; outfile='...';
+# openssl=0|1"; the data columns are N, ns per resume (asyncjob, OpenSSL), resident KiB per
+# job (same); OpenSSL's columns are NaN when it was not measured.
 set terminal svg size 900,700 dynamic enhanced font 'sans,12'
 set output outfile
 set datafile missing 'NaN'
@@ -9,9 +10,17 @@ set grid
 set key top left
 set xlabel 'paused jobs (N)'
 set ylabel 'ns per resume'
-plot datafile using 1:2 with linespoints lw 2 title 'asyncjob', \
-     datafile using 1:3 with linespoints lw 2 title 'OpenSSL libcrypto'
+if (openssl) {
+  plot datafile using 1:2 with linespoints lw 2 title 'asyncjob', \
+       datafile using 1:3 with linespoints lw 2 title 'OpenSSL libcrypto'
+} else {
+  plot datafile using 1:2 with linespoints lw 2 title 'asyncjob'
+}
 set ylabel 'resident KiB per job'
-plot datafile using 1:4 with linespoints lw 2 title 'asyncjob (guard page per stack)', \
-     datafile using 1:5 with linespoints lw 2 title 'OpenSSL libcrypto (no guard)'
+if (openssl) {
+  plot datafile using 1:4 with linespoints lw 2 title 'asyncjob (guard page per stack)', \
+       datafile using 1:5 with linespoints lw 2 title 'OpenSSL libcrypto (no guard)'
+} else {
+  plot datafile using 1:4 with linespoints lw 2 title 'asyncjob (guard page per stack)'
+}
 unset multiplot
