@@ -231,7 +231,7 @@ static __attribute__((noinline)) int start_new_job(ASYNC_JOB **job, ASYNC_WAIT_C
 }
 
 /* ASYNC_start_job with a paused job: resume it. */
-static __attribute__((noinline)) int resume_job(ASYNC_JOB **job, int *ret)
+static inline __attribute__((always_inline)) int resume_job(ASYNC_JOB **job, int *ret)
 {
     ASYNC_JOB *j = *job;
     struct pool_thread *pt = pool_self();
@@ -249,9 +249,9 @@ static __attribute__((noinline)) int resume_job(ASYNC_JOB **job, int *ret)
 }
 
 /*
- * Only a dispatcher, so that it needs no stack frame: both paths are reached by a tail
- * jump, which costs one instruction and no return (GCC would otherwise save the
- * registers of the bigger path before even looking at *job).
+ * The resume path is inlined here; a start leaves by a tail jump to start_new_job(),
+ * which costs no return. (A frameless dispatcher jumping to an out-of-line resume_job()
+ * saved 8 instructions per pooled start but measured ~0.8 ns slower on both paths.)
  */
 ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
                                  int (*func)(void *), void *args, size_t size)
