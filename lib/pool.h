@@ -40,6 +40,10 @@ struct async_job_st {
     uint64_t thread_id;  /* the thread that owns the job for its whole life */
     uint64_t pool_gen;   /* the pool instance it belongs to (cleanup starts a new one) */
     ASYNC_JOB *next_idle;
+    /* Where the resume that is running the job wants the result, if it finishes: kept
+     * here rather than in registers across the switch (fewer saves on the hot path). */
+    ASYNC_JOB **resume_handle;
+    int *resume_ret;
     _Alignas(16) unsigned char inline_args[POOL_INLINE_ARGS];
 };
 
@@ -69,6 +73,17 @@ void pool_cleanup(struct pool_thread *pt);
 
 /* Take an idle job or create one. NULL with the error set when none can be had. */
 ASYNC_JOB *pool_acquire(struct pool_thread *pt);
+
+/* The most recently finished idle job, or NULL: the inline fast path of pool_acquire(). */
+static inline ASYNC_JOB *pool_take_idle(struct pool_thread *pt)
+{
+    ASYNC_JOB *job = pt->idle;
+    if (__builtin_expect(job != NULL, 1)) {
+        pt->idle = job->next_idle;
+        pt->idle_count--;
+    }
+    return job;
+}
 
 /* A job finished: back to the pool, or destroyed if its pool is gone. */
 static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job);
