@@ -13,6 +13,10 @@
 #include "asyncjob.h"
 #include "tap_skip.h"
 
+#ifdef HAVE_VALGRIND_VALGRIND_H
+# include <valgrind/valgrind.h>
+#endif
+
 #if HAVE_OSSL_SIDE
 # include "ossl_side.h"
 #endif
@@ -25,6 +29,14 @@ static void need_libcrypto(void)
     tap_skip("libcrypto (libssl-dev) was not found by configure");
 #elif defined(ASYNCJOB_TSAN)
     tap_skip("libcrypto's longjmp-based ASYNC switch cannot run under ThreadSanitizer");
+#elif defined(ASYNCJOB_ASAN)
+    /* libcrypto switches to its job stacks without telling ASan (no fiber annotations), so
+     * ASan warns about every such switch: a report about OpenSSL, not about asyncjob. */
+    tap_skip("libcrypto's unannotated stack switch makes AddressSanitizer report on it");
+#elif defined(HAVE_VALGRIND_VALGRIND_H)
+    /* Likewise valgrind: libcrypto never registers its job stacks. */
+    if (RUNNING_ON_VALGRIND)
+        tap_skip("libcrypto's unregistered job stacks make valgrind warn about stack switches");
 #endif
 }
 

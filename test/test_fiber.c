@@ -22,6 +22,7 @@
 #include "../lib/alloc.h"
 #include "../lib/fiber.h"
 #include "../lib/stack.h"
+#include "guard_probe.h"
 #include "tap_skip.h"
 
 /* ---- 1,000,000 switches there and back, values intact ---- */
@@ -190,27 +191,13 @@ START_TEST(guard_page_mprotect_faults)
 }
 END_TEST
 
-/* Whether madvise(MADV_GUARD_INSTALL) claims success on a scratch page. */
-static int madvise_guard_claims_success(void)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    void *m = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    ck_assert_ptr_ne(m, MAP_FAILED);
-    int ok = madvise(m, (size_t)page, 102 /* MADV_GUARD_INSTALL */) == 0;
-    munmap(m, (size_t)page);
-    return ok;
-}
-
 START_TEST(guard_page_madvise_faults)
 {
     if (!stack_set_guard_mode(STACK_GUARD_MADVISE)) {
         /* An emulator that answers 0 but installs nothing (qemu-user) cannot run this test;
          * the library saw through it and uses mprotect (guard_page_default_faults checks
          * that). A kernel that says EINVAL is older than 6.13: not skipped silently. */
-        if (madvise_guard_claims_success())
-            tap_skip("madvise(MADV_GUARD_INSTALL) succeeds here but installs no guard "
-                     "(an emulator such as qemu-user)");
+        skip_if_guard_regions_faked();
         ck_abort_msg("this kernel lacks MADV_GUARD_INSTALL; cannot test guard regions");
     }
     int status = guard_child_status(STACK_GUARD_MADVISE);

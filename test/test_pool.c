@@ -608,7 +608,9 @@ START_TEST(thread_exit_frees_mappings)
 #else
     const int sanitized = 0;
 #endif
-    const long slack_lines = sanitized || under_valgrind ? 16 : 0;
+    /* Valgrind maps its own regions as threads come and go (35 more lines were seen after
+     * 464 threads); the byte count below still catches a leaked stack (40 KiB each). */
+    const long slack_lines = under_valgrind ? 64 : sanitized ? 16 : 0;
     const unsigned long long slack_bytes = sanitized || under_valgrind ? 4u << 20 : 0;
     ck_assert_int_le(lines1, lines0 + slack_lines);
     ck_assert_uint_le(bytes1, bytes0 + slack_bytes);
