@@ -45,7 +45,8 @@ ASYNCJOB_API void ASYNC_cleanup_thread(void)
  * costs more than the whole copy for the usual few bytes. Written without a loop so the
  * compiler cannot turn it back into a memcpy call.
  */
-static inline __attribute__((always_inline)) void copy_small(unsigned char *d, const unsigned char *s, size_t n)
+static inline __attribute__((always_inline)) void copy_small(unsigned char *d,
+                                                            const unsigned char *s, size_t n)
 {
     if (n >= 8) {
         /* The middle words, for 17..64 bytes; first and last word follow. */
@@ -127,19 +128,6 @@ static inline __attribute__((always_inline)) void *enter_job(struct pool_thread 
     void *msg = fiber_resume(&job->fiber, NULL);
     pt->current = NULL;
     return msg;
-}
-
-/* Run `job` until it pauses or finishes, and report which. */
-static inline __attribute__((always_inline)) int run_job(struct pool_thread *pt,
-                                                        ASYNC_JOB **jobp, ASYNC_JOB *job,
-                                                        int *ret)
-{
-    if (likely(enter_job(pt, job) == POOL_MSG_PAUSED)) {
-        job->state = JOB_PAUSED;
-        *jobp = job;
-        return ASYNC_PAUSE;
-    }
-    return job_done(pt, jobp, job, ret);
 }
 
 /* Why `job` cannot be resumed by this thread now, or 0 if it can. */
