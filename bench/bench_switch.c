@@ -50,10 +50,17 @@ static double fctx_inline(long iters)
 }
 
 /* --- fcontext behind one out-of-line call per side: what every non-inlined API pays.
- * noipa keeps GCC from inlining, cloning or tail-calling it away; the empty asm after
- * the switch stops the call from becoming a jump, so a real frame returns after it. --- */
+ * noipa (GCC) or noinline (clang, which has no noipa) keeps the compiler from inlining,
+ * cloning or tail-calling it away; the empty asm after the switch stops the call from
+ * becoming a jump, so a real frame returns after it. --- */
 
-__attribute__((noipa)) static fcontext_t ool_switch(fcontext_t to)
+#if defined(__clang__)
+# define BENCH_OUT_OF_LINE __attribute__((noinline))
+#else
+# define BENCH_OUT_OF_LINE __attribute__((noipa))
+#endif
+
+BENCH_OUT_OF_LINE static fcontext_t ool_switch(fcontext_t to)
 {
     transfer_t t = jump_fcontext(to, NULL);
     __asm__ volatile("" ::: "memory");
