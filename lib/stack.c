@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -70,9 +71,9 @@ static size_t map_length(size_t usable, size_t page)
 static int guard_is_real(const void *addr)
 {
     int fds[2];
-    /* Plain pipe(): the pair lives for one write, once per process, and an empty pipe
-     * never blocks a one-byte write. */
-    if (pipe(fds) != 0)
+    /* The pair lives for one write, once per process (an empty pipe never blocks a
+     * one-byte write); close-on-exec so that a concurrent fork+exec cannot inherit it. */
+    if (pipe2(fds, O_CLOEXEC) != 0)
         return 1; /* cannot tell (no free descriptor): trust the kernel's answer */
     ssize_t n = write(fds[1], addr, 1);
     int err = errno;
