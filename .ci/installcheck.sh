@@ -111,6 +111,16 @@ check "libasyncjob.so does not export jump_fcontext" \
   sh -c "! nm -D '$so' | grep -q fcontext"
 check "libasyncjob.so exports only ASYNCJOB_1.0 symbols" \
   sh -c "nm -D --defined-only '$so' | awk '\$2 != \"A\"' | grep -v '@@ASYNCJOB_1.0\$' | grep -q . && exit 1 || exit 0"
+# The static library: the same API and nothing else global (install-exec-hook).
+static_globals() {
+  nm --defined-only "$libdir/libasyncjob.a" | awk 'NF == 3 && $2 ~ /^[A-Z]$/ { print $3 }' |
+    LC_ALL=C sort
+}
+api_names() { grep -v '^#' "$src/lib/asyncjob.abi" | LC_ALL=C sort; }
+check "libasyncjob.a defines exactly the API names as globals" \
+  sh -c "[ \"\$1\" = \"\$2\" ]" _ "$(static_globals)" "$(api_names)"
+check "libasyncjob.a holds jump_fcontext as a local symbol" \
+  sh -c "nm '$libdir/libasyncjob.a' | grep -q ' t jump_fcontext\$'"
 check "libasyncjob.so does not NEED libstdc++" \
   sh -c "! readelf -d '$so' | grep NEEDED | grep -q 'libstdc++'"
 echo "--- NEEDED: $(readelf -d "$so" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
