@@ -205,7 +205,7 @@ int stack_alloc(struct stack *s)
 
     size_t num = STACK_DEFAULT_SIZE;
     void *lo = a(&num);
-    if (lo == NULL || num == 0) {
+    if (lo == NULL || num < STACK_MIN_SIZE) {
         if (lo != NULL)
             f(lo);
         error_set(ASYNCJOB_ESTACK);

@@ -788,6 +788,26 @@ START_TEST(mem_set_locked_by_other_thread)
 }
 END_TEST
 
+/* A stack too small to switch onto is refused cleanly and handed back at once. */
+START_TEST(mem_alloc_too_small_refused)
+{
+    use_counting_allocator();
+    give_size = 512;
+    ASYNC_JOB *j = NULL;
+    int ret = -3;
+    ck_assert_int_eq(ASYNC_start_job(&j, NULL, &ret, return_arg, NULL, 0), ASYNC_NO_JOBS);
+    ck_assert_ptr_null(j);
+    ck_assert_int_eq(ret, -3);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ESTACK);
+    ck_assert_int_eq(n_alloc, 1);
+    ck_assert_int_eq(n_free, 1);
+    /* 1024 bytes is enough for a job that returns at once. */
+    give_size = 1024;
+    ck_assert_int_eq(ASYNC_start_job(&j, NULL, &ret, return_arg, NULL, 0), ASYNC_FINISH);
+    ck_assert_int_eq(ret, 0);
+}
+END_TEST
+
 START_TEST(mem_alloc_null_no_jobs)
 {
     use_counting_allocator();
@@ -947,6 +967,7 @@ static Suite *suite(void)
     tcase_add_test(tc, mem_free_once_per_stack);
     tcase_add_test(tc, mem_set_after_stack_locked);
     tcase_add_test(tc, mem_set_locked_by_other_thread);
+    tcase_add_test(tc, mem_alloc_too_small_refused);
     tcase_add_test(tc, mem_alloc_null_no_jobs);
     tcase_add_test(tc, default_stack_usable_32k);
     tcase_add_exit_test(tc, default_stack_overflow_faults, 42);
