@@ -13,9 +13,10 @@
 /* The size asked of every allocator, as OpenSSL does. */
 #define STACK_DEFAULT_SIZE 32768
 
-/* A custom allocator's stack smaller than this is refused: it could not even hold the
- * switch's frames, and a custom stack has no guard page to stop the overflow. */
-#define STACK_MIN_SIZE 1024
+/* A custom allocator's stack smaller than this is refused: a custom stack has no guard page
+ * to stop an overflow, and less than a page cannot even hold the dynamic linker's lazy
+ * binding, which saves the whole vector register state on the stack. */
+#define STACK_MIN_SIZE 4096
 
 /* One job stack: [lo, lo + size) is usable; the stack grows down from lo + size. */
 struct stack {
