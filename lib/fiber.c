@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "../third_party/fcontext/fcontext.h"
-#include "error.h"
 #include "fiber.h"
 
 #ifdef HAVE_VALGRIND_VALGRIND_H

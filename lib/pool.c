@@ -135,12 +135,9 @@ void pool_cleanup(struct pool_thread *pt)
 
 ASYNC_JOB *pool_acquire(struct pool_thread *pt)
 {
-    ASYNC_JOB *job = pt->idle;
-    if (__builtin_expect(job != NULL, 1)) {
-        pt->idle = job->next_idle;
-        pt->idle_count--;
+    ASYNC_JOB *job = pool_take_idle(pt);
+    if (job != NULL)
         return job;
-    }
     if (!pt->initialised && !pool_init(pt, 0, 0))
         return NULL;
     if (pt->max_size != 0 && pt->count >= pt->max_size) {
