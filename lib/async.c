@@ -115,19 +115,23 @@ static __attribute__((noinline)) int job_done_cold(ASYNC_JOB *job)
 }
 
 /*
- * Switch into `job` and return the message it stops with (paused or finished). The caller
- * has checked that the job may run on this thread now. `pt` is this thread's state: the
- * job cannot move to another thread, so it is still valid when the switch comes back.
- * Always inlined: a call level here would add a mispredicted return on each switch.
+ * Switch into `job` and return it once it stops (paused or finished: its message tells
+ * which). The caller has checked that the job may run on this thread now. The pointer
+ * returned is `job` itself, carried through the switch: callers use it rather than
+ * `job`, so that nothing has to live in a saved register across the switch. Always
+ * inlined: a call level here would add a mispredicted return on each switch.
  */
-static inline __attribute__((always_inline)) void *enter_job(struct pool_thread *pt,
-                                                            ASYNC_JOB *job)
+static inline __attribute__((always_inline)) ASYNC_JOB *enter_job(struct pool_thread *pt,
+                                                                 ASYNC_JOB *job, void *msg)
 {
-    pt->current = job;
-    job->state = JOB_RUNNING;
-    void *msg = fiber_resume(&job->fiber, NULL);
-    pt->current = NULL;
-    return msg;
+    pt->current = job; /* the job clears it as it leaves */
+    /* The fiber is the job's first member. */
+    return (ASYNC_JOB *)(void *)fiber_enter(&job->fiber, msg);
+}
+
+static inline int job_paused(const ASYNC_JOB *job)
+{
+    return fiber_message(&job->fiber) == POOL_MSG_PAUSED;
 }
 
 /* Why `job` cannot be resumed by this thread now, or 0 if it can. */
@@ -137,7 +141,7 @@ static int resume_error(const struct pool_thread *pt, const ASYNC_JOB *job)
         return ASYNCJOB_EWRONGTHREAD;
     if (pt->current != NULL)
         return ASYNCJOB_ENESTED;
-    if (job->state != JOB_PAUSED)
+    if (job->active_tid != job->thread_id) /* active and not current: paused */
         return ASYNCJOB_ENOTPAUSED;
     return 0;
 }
@@ -158,10 +162,10 @@ static inline __attribute__((always_inline)) int start_taken_job(
     int (*func)(void *), void *args, size_t size)
 {
     j->func = func;
-    j->blocked = 0;
-    j->cancelled = 0;
+    j->nopause = 0;
     j->resume_handle = job;
     j->resume_ret = ret;
+    j->active_tid = pt->thread_id;
     if (ctx != NULL)
         wait_ctx_attach(ctx, j);
     /* Last, so that only `j` must survive the rare malloc for big arguments. */
@@ -173,12 +177,12 @@ static inline __attribute__((always_inline)) int start_taken_job(
         error_set((enum asyncjob_error)err);
         return ASYNC_NO_JOBS;
     }
-    if (likely(enter_job(pt, j) == POOL_MSG_PAUSED)) {
-        j->state = JOB_PAUSED;
+    j = enter_job(pt, j, POOL_MSG_RESUME);
+    if (likely(job_paused(j))) {
         *j->resume_handle = j;
         return ASYNC_PAUSE;
     }
-    return job_done(pt, j->resume_handle, j, j->resume_ret);
+    return job_done(pool_self(), j->resume_handle, j, j->resume_ret);
 }
 
 /* The pool had no idle job: make one (a slow path with system calls), then start it. */
@@ -223,16 +227,15 @@ static inline __attribute__((always_inline)) int resume_job(ASYNC_JOB **job, int
 {
     ASYNC_JOB *j = *job;
     struct pool_thread *pt = pool_self();
-    /* One combined test keeps the common case to a single branch. */
-    if (unlikely(j->thread_id != pt->thread_id || pt->current != NULL ||
-                 j->state != JOB_PAUSED))
+    /* active_tid matches only on the owner thread and only while the job is started;
+     * being started and not current on its thread, it is paused. */
+    if (unlikely(j->active_tid != pt->thread_id || pt->current != NULL))
         return resume_refused(j);
     j->resume_handle = job;
     j->resume_ret = ret;
-    if (likely(enter_job(pt, j) == POOL_MSG_PAUSED)) {
-        j->state = JOB_PAUSED; /* *job already names it */
-        return ASYNC_PAUSE;
-    }
+    j = enter_job(pt, j, POOL_MSG_RESUME);
+    if (likely(job_paused(j)))
+        return ASYNC_PAUSE; /* *job already names it */
     return job_done_cold(j);
 }
 
@@ -277,12 +280,14 @@ ASYNCJOB_API int ASYNC_pause_job(void)
     ASYNC_JOB *job = pool_self()->current;
     if (job == NULL)
         return 1;
-    if (unlikely(job->cancelled | job->blocked))
+    if (unlikely(job->nopause != 0))
         return pause_refused(job);
-    fiber_suspend(&job->fiber, POOL_MSG_PAUSED);
+    pool_self()->current = NULL;
+    job = (ASYNC_JOB *)(void *)fiber_leave(&job->fiber, POOL_MSG_PAUSED);
     /* Resumed, on the same thread (jobs never migrate). */
     ASYNC_WAIT_CTX *ctx = job->waitctx;
-    if (unlikely((ctx != NULL && (ctx->numadd | ctx->numdel) != 0) || job->cancelled))
+    if (unlikely(fiber_message(&job->fiber) != POOL_MSG_RESUME ||
+                 (ctx != NULL && ctx->changed != 0)))
         return pause_resumed_slow(job);
     return 1;
 }
@@ -302,11 +307,10 @@ ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret)
     }
     j->cancelled = 1;
     /* With pausing refused the job can only run to its end. */
-    if (enter_job(pt, j) == POOL_MSG_PAUSED) {
-        j->state = JOB_PAUSED; /* cannot happen: pausing fails once cancelled */
-        return ASYNC_PAUSE;
-    }
-    return job_done(pt, job, j, ret);
+    j = enter_job(pt, j, POOL_MSG_CANCEL);
+    if (job_paused(j))
+        return ASYNC_PAUSE; /* cannot happen: pausing fails once cancelled */
+    return job_done(pool_self(), job, j, ret);
 }
 
 ASYNCJOB_API ASYNC_JOB *ASYNC_get_current_job(void)
@@ -320,7 +324,7 @@ ASYNCJOB_API ASYNC_WAIT_CTX *ASYNC_get_wait_ctx(ASYNC_JOB *job)
         error_set(ASYNCJOB_EINVAL);
         return NULL;
     }
-    return job->waitctx;
+    return wait_ctx_of(job);
 }
 
 ASYNCJOB_API void ASYNC_block_pause(void)

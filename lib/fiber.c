@@ -59,27 +59,31 @@
 # define TSAN_SWITCH(to) ((void)0)
 #endif
 
-void *fiber_resume(struct fiber *f, void *data)
+struct fiber *fiber_enter(struct fiber *f, void *data)
 {
 #ifdef ASYNCJOB_TSAN
     f->caller_tsan_fiber = __tsan_get_current_fiber();
 #endif
+    f->msg = data;
     ASAN_START(&f->caller_fake_stack, f->stack.lo, f->stack.size);
     TSAN_SWITCH(f->tsan_fiber);
-    transfer_t t = jump_fcontext(f->ctx, data);
-    ASAN_FINISH(f->caller_fake_stack, NULL, NULL);
-    f->ctx = t.fctx;
-    return t.data;
+    transfer_t t = jump_fcontext(f->ctx, f);
+    struct fiber *back = t.data;
+    ASAN_FINISH(back->caller_fake_stack, NULL, NULL);
+    back->ctx = t.fctx;
+    return back;
 }
 
-void *fiber_suspend(struct fiber *f, void *data)
+struct fiber *fiber_leave(struct fiber *f, void *data)
 {
+    f->msg = data;
     ASAN_START(&f->fake_stack, f->caller_lo, f->caller_size);
     TSAN_SWITCH(f->caller_tsan_fiber);
-    transfer_t t = jump_fcontext(f->caller, data);
-    ASAN_FINISH(f->fake_stack, &f->caller_lo, &f->caller_size);
-    f->caller = t.fctx;
-    return t.data;
+    transfer_t t = jump_fcontext(f->caller, f);
+    struct fiber *back = t.data;
+    ASAN_FINISH(back->fake_stack, &back->caller_lo, &back->caller_size);
+    back->caller = t.fctx;
+    return back;
 }
 
 /* Bytes kept zero above a fiber's first frame (a multiple of 16: the ABI's alignment). */
@@ -97,13 +101,14 @@ __attribute__((noreturn, noinline)) static void fiber_trampoline(transfer_t t)
     f->caller = t.fctx;
     ASAN_FINISH(NULL, &f->caller_lo, &f->caller_size);
 
-    void *arg = fiber_suspend(f, NULL);
-    void *result = f->entry(f, arg);
+    f = fiber_leave(f, NULL);
+    void *result = f->entry(f, fiber_message(f));
 
     f->finished = 1;
+    f->msg = result;
     ASAN_START(NULL, f->caller_lo, f->caller_size);
     TSAN_SWITCH(f->caller_tsan_fiber);
-    jump_fcontext(f->caller, result);
+    jump_fcontext(f->caller, f);
     __builtin_unreachable(); /* nothing ever resumes a finished fiber */
 }
 
@@ -139,7 +144,7 @@ int fiber_create(struct fiber *f, fiber_entry_fn entry)
     char *top = (char *)f->stack.lo + f->stack.size - FIBER_TOP_PAD;
     memset(top, 0, FIBER_TOP_PAD);
     f->ctx = make_fcontext(top, f->stack.size - FIBER_TOP_PAD, fiber_trampoline);
-    fiber_resume(f, f);
+    fiber_enter(f, NULL);
     return 0;
 }
 

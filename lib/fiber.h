@@ -20,6 +20,7 @@ typedef void *(*fiber_entry_fn)(struct fiber *f, void *arg);
 struct fiber {
     void *ctx;    /* this fiber's context while it is suspended */
     void *caller; /* the context that resumed it, while it runs */
+    void *msg;    /* the pointer of the last switch into or out of this fiber */
     fiber_entry_fn entry;
     struct stack stack;
     int finished;
@@ -41,13 +42,35 @@ struct fiber {
 /* Allocate a stack and prepare `f` to run `entry`. 0, or an ASYNCJOB_E* code. */
 int fiber_create(struct fiber *f, fiber_entry_fn entry);
 
-/* Switch from the caller into `f`. Returns the pointer `f` passes to fiber_suspend(), or
- * what its entry function returned (then fiber_finished(f) is true). */
-void *fiber_resume(struct fiber *f, void *data);
+/*
+ * Switch from the caller into `f`, handing it `data`. Returns `f` once it has switched
+ * back, with the pointer it passed to fiber_leave() (or its entry function's result, then
+ * fiber_finished(f) is true) in fiber_message(f). The switch carries the fiber's address
+ * itself, so a caller that goes on with the returned pointer instead of `f` keeps nothing
+ * in saved registers across the switch.
+ */
+struct fiber *fiber_enter(struct fiber *f, void *data);
 
-/* From inside `f`: switch back to its caller, which receives `data`. Returns the pointer
- * of the next fiber_resume(). */
-void *fiber_suspend(struct fiber *f, void *data);
+/* From inside `f`: switch back to its caller, handing it `data`. Returns `f` when it is
+ * next entered, with the pointer given to that fiber_enter() in fiber_message(f). */
+struct fiber *fiber_leave(struct fiber *f, void *data);
+
+/* The pointer of the last switch into or out of `f`. */
+static inline void *fiber_message(const struct fiber *f)
+{
+    return f->msg;
+}
+
+/* fiber_enter() and fiber_leave() for callers that only want the message. */
+static inline void *fiber_resume(struct fiber *f, void *data)
+{
+    return fiber_message(fiber_enter(f, data));
+}
+
+static inline void *fiber_suspend(struct fiber *f, void *data)
+{
+    return fiber_message(fiber_leave(f, data));
+}
 
 static inline int fiber_finished(const struct fiber *f)
 {

@@ -32,6 +32,7 @@ static void *job_main(struct fiber *f, void *msg)
     ASYNC_JOB *job = (ASYNC_JOB *)(void *)f; /* the fiber is the job's first member */
     while (msg != POOL_MSG_QUIT) {
         job->ret = job->func(job->args);
+        pool_self()->current = NULL;
         msg = fiber_suspend(f, POOL_MSG_FINISHED);
     }
     return NULL;
@@ -50,7 +51,7 @@ static ASYNC_JOB *job_create(struct pool_thread *pt)
         error_set((enum asyncjob_error)err);
         return NULL;
     }
-    job->state = JOB_IDLE;
+    job->active_tid = POOL_NOT_ACTIVE;
     job->thread_id = pt->thread_id;
     job->pool_gen = pt->pool_gen;
     return job;

@@ -15,15 +15,16 @@
 /* Argument copies up to this size live inside the job: no allocation per start. */
 #define POOL_INLINE_ARGS 64
 
-enum job_state {
-    JOB_IDLE = 0,   /* in the pool, or being created */
-    JOB_RUNNING,    /* on this thread's CPU right now */
-    JOB_PAUSED,     /* suspended in ASYNC_pause_job(), waiting for a resume */
-};
+/* A job's active_tid while it is idle: no thread has this id (they count from 1, and a
+ * thread that has not used asyncjob yet has 0). */
+#define POOL_NOT_ACTIVE UINT64_MAX
 
 /* What a job's fiber passes back to the dispatcher when it stops running. */
 #define POOL_MSG_PAUSED ((void *)1)
 #define POOL_MSG_FINISHED ((void *)2)
+/* What a resume passes into a paused job: nothing, or "you are cancelled". */
+#define POOL_MSG_RESUME NULL
+#define POOL_MSG_CANCEL ((void *)4)
 
 struct async_job_st {
     struct fiber fiber;
@@ -31,13 +32,22 @@ struct async_job_st {
     int (*func)(void *);
     void *args;          /* the argument copy: inline_args or a heap block, or NULL */
     int ret;
-    enum job_state state;
-    unsigned blocked;    /* ASYNC_block_pause() nesting of this job */
-    int cancelled;       /* asyncjob_cancel_job(): pausing now fails */
-    ASYNC_WAIT_CTX *waitctx;
-    ASYNC_JOB *wctx_prev, *wctx_next; /* the jobs of one wait ctx, see wait_ctx.c */
+    /* Either one makes ASYNC_pause_job() refuse to switch; one load tests both. */
+    union {
+        struct {
+            unsigned blocked;   /* ASYNC_block_pause() nesting of this job */
+            unsigned cancelled; /* asyncjob_cancel_job(): pausing now fails */
+        };
+        uint64_t nopause;
+    };
+    ASYNC_WAIT_CTX *waitctx; /* holds a reference, see wait_ctx.h */
     /* Ownership. */
     uint64_t thread_id;  /* the thread that owns the job for its whole life */
+    /* thread_id while the job is started and not finished (paused, or running: then it
+     * is its thread's pool_thread.current, and nothing else runs meanwhile since a job
+     * cannot start or resume another); POOL_NOT_ACTIVE while idle. One compare then
+     * checks both "this thread's" and "started" on the resume path. */
+    uint64_t active_tid;
     uint64_t pool_gen;   /* the pool instance it belongs to (cleanup starts a new one) */
     ASYNC_JOB *next_idle;
     /* Where the resume that is running the job wants the result, if it finishes: kept
@@ -49,7 +59,9 @@ struct async_job_st {
 
 /* The calling thread's state. It lives in TLS itself (no pointer to chase). */
 struct pool_thread {
-    ASYNC_JOB *current;  /* the running job, or NULL on the dispatcher */
+    ASYNC_JOB *current;  /* the running job, or NULL on the dispatcher. Set by the resume
+                          * that enters a job, cleared by the job itself as it leaves (pause
+                          * or finish), so the resumer keeps nothing across the switch. */
     ASYNC_JOB *idle;     /* LIFO list of idle jobs */
     size_t idle_count;
     size_t count;        /* jobs of this pool: idle + started and not finished */
@@ -91,7 +103,7 @@ void pool_destroy_job(struct pool_thread *pt, ASYNC_JOB *job);
 
 static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job)
 {
-    job->state = JOB_IDLE;
+    job->active_tid = POOL_NOT_ACTIVE;
     if (__builtin_expect(job->pool_gen != pt->pool_gen, 0)) {
         pool_destroy_job(pt, job);
         return;

@@ -23,27 +23,49 @@ struct wait_fd {
 ASYNCJOB_API ASYNC_WAIT_CTX *ASYNC_WAIT_CTX_new(void)
 {
     ASYNC_WAIT_CTX *ctx = alloc_heap_zero(sizeof(*ctx));
-    if (ctx == NULL)
+    if (ctx == NULL) {
         error_set(ASYNCJOB_ENOMEM);
+        return NULL;
+    }
+    ctx->refs = 1;
     return ctx;
 }
 
-ASYNCJOB_API void ASYNC_WAIT_CTX_free(ASYNC_WAIT_CTX *ctx)
+/* Free every entry; with `cleanup`, call the cleanup function of each one not cleared. */
+static void drop_entries(ASYNC_WAIT_CTX *ctx, int cleanup)
 {
-    if (ctx == NULL)
-        return;
-    /* Paused jobs must not keep a dangling pointer: they see a NULL wait ctx from now on. */
-    while (ctx->jobs != NULL)
-        wait_ctx_detach(ctx->jobs);
     struct wait_fd *e = ctx->fds;
+    ctx->fds = NULL;
     while (e != NULL) {
         struct wait_fd *next = e->next;
-        if (!e->del && e->cleanup != NULL)
+        if (cleanup && !e->del && e->cleanup != NULL)
             e->cleanup(ctx, e->key, e->fd, e->custom_data);
         alloc_heap_free(e);
         e = next;
     }
+    ctx->changed = 0;
+}
+
+__attribute__((noinline, cold)) void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx)
+{
+    /* Only entries added through a stale pointer after ASYNC_WAIT_CTX_free() can be
+     * left here; their owner gave up the ctx, so no cleanup is called for them. */
+    drop_entries(ctx, 0);
     alloc_heap_free(ctx);
+}
+
+ASYNCJOB_API void ASYNC_WAIT_CTX_free(ASYNC_WAIT_CTX *ctx)
+{
+    if (ctx == NULL || ctx->freed)
+        return;
+    drop_entries(ctx, 1);
+    /* Jobs still holding the ctx see NULL from ASYNC_get_wait_ctx() from now on; the
+     * memory stays until the last of them finishes. */
+    ctx->freed = 1;
+    ctx->callback = NULL;
+    ctx->callback_arg = NULL;
+    if (--ctx->refs == 0)
+        wait_ctx_destroy(ctx);
 }
 
 ASYNCJOB_API int ASYNC_WAIT_CTX_set_wait_fd(ASYNC_WAIT_CTX *ctx, const void *key,

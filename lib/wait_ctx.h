@@ -1,11 +1,13 @@
 /*
- * wait_ctx.h: what the API layer's job code needs to know of a wait ctx: the jobs using
- * it (so that freeing it detaches them) and its change tracking (reset on every resume).
+ * wait_ctx.h: what the API layer's job code needs to know of a wait ctx: how many jobs
+ * use it (so that freeing it cannot leave them pointing at freed memory) and its change
+ * tracking (reset on every resume).
  */
 #ifndef ASYNCJOB_WAIT_CTX_H
 #define ASYNCJOB_WAIT_CTX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "asyncjob.h"
 #include "pool.h"
@@ -14,35 +16,51 @@ struct wait_fd;
 
 struct async_wait_ctx_st {
     struct wait_fd *fds;   /* newest first; includes entries marked deleted */
-    size_t numadd;         /* entries added since the last reset */
-    size_t numdel;         /* entries cleared since the last reset (still listed) */
+    /* Changes since the last reset; `changed` tests both at once on the resume path. */
+    union {
+        struct {
+            uint32_t numadd; /* entries added */
+            uint32_t numdel; /* entries cleared (still listed) */
+        };
+        uint64_t changed;
+    };
     ASYNC_callback_fn callback;
     void *callback_arg;
     int status;
-    ASYNC_JOB *jobs;       /* jobs started with this ctx and not finished */
+    /*
+     * References: one held by the user from ASYNC_WAIT_CTX_new() to ASYNC_WAIT_CTX_free(),
+     * one by each job started with the ctx and not finished. ASYNC_WAIT_CTX_free() empties
+     * the ctx at once and marks it `freed` (ASYNC_get_wait_ctx() then answers NULL for its
+     * jobs), but the memory goes only with the last reference: a paused job never holds a
+     * dangling pointer, and starting or finishing a job costs one increment or decrement.
+     */
+    size_t refs;
+    int freed;
 };
+
+/* Free a ctx whose last reference is gone. */
+void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx);
 
 /* Attach / detach a job (start / finish). */
 static inline void wait_ctx_attach(ASYNC_WAIT_CTX *ctx, ASYNC_JOB *job)
 {
     job->waitctx = ctx;
-    job->wctx_prev = NULL;
-    job->wctx_next = ctx->jobs;
-    if (ctx->jobs != NULL)
-        ctx->jobs->wctx_prev = job;
-    ctx->jobs = job;
+    ctx->refs++;
 }
 
 static inline void wait_ctx_detach(ASYNC_JOB *job)
 {
     ASYNC_WAIT_CTX *ctx = job->waitctx;
-    if (job->wctx_prev != NULL)
-        job->wctx_prev->wctx_next = job->wctx_next;
-    else
-        ctx->jobs = job->wctx_next;
-    if (job->wctx_next != NULL)
-        job->wctx_next->wctx_prev = job->wctx_prev;
     job->waitctx = NULL;
+    if (__builtin_expect(--ctx->refs == 0, 0))
+        wait_ctx_destroy(ctx);
+}
+
+/* The ctx a job was started with, or NULL if there was none or it has been freed. */
+static inline ASYNC_WAIT_CTX *wait_ctx_of(const ASYNC_JOB *job)
+{
+    ASYNC_WAIT_CTX *ctx = job->waitctx;
+    return ctx != NULL && !ctx->freed ? ctx : NULL;
 }
 
 void wait_ctx_reset_slow(ASYNC_WAIT_CTX *ctx);
@@ -50,7 +68,7 @@ void wait_ctx_reset_slow(ASYNC_WAIT_CTX *ctx);
 /* The reset rule: called when a paused job using ctx is resumed. */
 static inline void wait_ctx_reset(ASYNC_WAIT_CTX *ctx)
 {
-    if ((ctx->numadd | ctx->numdel) != 0)
+    if (ctx->changed != 0)
         wait_ctx_reset_slow(ctx);
 }
 
