@@ -85,7 +85,7 @@ static inline __attribute__((always_inline)) int copy_args(ASYNC_JOB *job, const
         copy_small(job->inline_args, args, size);
         return 0;
     }
-    job->args = alloc_heap(size);
+    job->args = job->heap_args = alloc_heap(size);
     if (job->args == NULL)
         return ASYNCJOB_ENOMEM;
     memcpy(job->args, args, size);
@@ -100,10 +100,11 @@ static inline __attribute__((always_inline)) int job_done(struct pool_thread *pt
     if (ret != NULL)
         *ret = job->ret;
     *jobp = NULL;
-    if (unlikely(job->args != job->inline_args && job->args != NULL))
-        alloc_heap_free(job->args);
-    if (job->waitctx != NULL)
-        wait_ctx_detach(job);
+    if (unlikely(job->heap_args != NULL)) {
+        alloc_heap_free(job->heap_args);
+        job->heap_args = NULL;
+    }
+    wait_ctx_detach(job);
     pool_release(pt, job);
     return ASYNC_FINISH;
 }
@@ -166,13 +167,11 @@ static inline __attribute__((always_inline)) int start_taken_job(
     j->resume_handle = job;
     j->resume_ret = ret;
     j->active_tid = pt->thread_id;
-    if (ctx != NULL)
-        wait_ctx_attach(ctx, j);
+    wait_ctx_attach(ctx, j);
     /* Last, so that only `j` must survive the rare malloc for big arguments. */
     int err = copy_args(j, args, size);
     if (unlikely(err != 0)) {
-        if (j->waitctx != NULL)
-            wait_ctx_detach(j);
+        wait_ctx_detach(j);
         pool_release(pool_self(), j);
         error_set((enum asyncjob_error)err);
         return ASYNC_NO_JOBS;
@@ -257,8 +256,7 @@ ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
 /* After a paused job is resumed: the rare work (wait ctx changes, cancellation). */
 static __attribute__((noinline)) int pause_resumed_slow(ASYNC_JOB *job)
 {
-    if (job->waitctx != NULL)
-        wait_ctx_reset(job->waitctx);
+    wait_ctx_reset(job->waitctx);
     if (job->cancelled) {
         error_set(ASYNCJOB_ECANCELED);
         return 0;
@@ -285,9 +283,8 @@ ASYNCJOB_API int ASYNC_pause_job(void)
     pool_self()->current = NULL;
     job = (ASYNC_JOB *)(void *)fiber_leave(&job->fiber, POOL_MSG_PAUSED);
     /* Resumed, on the same thread (jobs never migrate). */
-    ASYNC_WAIT_CTX *ctx = job->waitctx;
     if (unlikely(fiber_message(&job->fiber) != POOL_MSG_RESUME ||
-                 (ctx != NULL && ctx->changed != 0)))
+                 job->waitctx->changed != 0))
         return pause_resumed_slow(job);
     return 1;
 }

@@ -30,7 +30,8 @@ struct async_job_st {
     struct fiber fiber;
     /* The work: set by each start. */
     int (*func)(void *);
-    void *args;          /* the argument copy: inline_args or a heap block, or NULL */
+    void *args;          /* the argument copy: inline_args or heap_args, or NULL */
+    void *heap_args;     /* a copy too big for inline_args, freed when the job finishes */
     int ret;
     /* Either one makes ASYNC_pause_job() refuse to switch; one load tests both. */
     union {

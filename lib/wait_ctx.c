@@ -20,6 +20,8 @@ struct wait_fd {
     int del;   /* cleared since the last reset: invisible, reported in the del list */
 };
 
+ASYNC_WAIT_CTX wait_ctx_none = { .freed = 1 };
+
 ASYNCJOB_API ASYNC_WAIT_CTX *ASYNC_WAIT_CTX_new(void)
 {
     ASYNC_WAIT_CTX *ctx = alloc_heap_zero(sizeof(*ctx));

@@ -41,22 +41,34 @@ struct async_wait_ctx_st {
 /* Free a ctx whose last reference is gone. */
 void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx);
 
-/* Attach / detach a job (start / finish). */
+/*
+ * What a job without a wait ctx points at (once started, a job's waitctx is never NULL):
+ * empty, marked freed so that ASYNC_get_wait_ctx() answers NULL, and never written, so
+ * all threads share it. The resume path then tests for changes without a NULL test.
+ */
+extern ASYNC_WAIT_CTX wait_ctx_none;
+
+/* Attach a job to `ctx` (or to none, if NULL) as it starts; detach it as it finishes. */
 static inline void wait_ctx_attach(ASYNC_WAIT_CTX *ctx, ASYNC_JOB *job)
 {
-    job->waitctx = ctx;
-    ctx->refs++;
+    if (ctx != NULL) {
+        ctx->refs++;
+        job->waitctx = ctx;
+    } else {
+        job->waitctx = &wait_ctx_none;
+    }
 }
 
 static inline void wait_ctx_detach(ASYNC_JOB *job)
 {
     ASYNC_WAIT_CTX *ctx = job->waitctx;
-    job->waitctx = NULL;
-    if (__builtin_expect(--ctx->refs == 0, 0))
+    job->waitctx = &wait_ctx_none;
+    if (ctx != &wait_ctx_none && __builtin_expect(--ctx->refs == 0, 0))
         wait_ctx_destroy(ctx);
 }
 
-/* The ctx a job was started with, or NULL if there was none or it has been freed. */
+/* The ctx a job was started with, or NULL if there was none or it has been freed.
+ * (A job that has never been started still has a NULL waitctx.) */
 static inline ASYNC_WAIT_CTX *wait_ctx_of(const ASYNC_JOB *job)
 {
     ASYNC_WAIT_CTX *ctx = job->waitctx;
