@@ -605,14 +605,14 @@ START_TEST(thread_exit_frees_mappings)
     read_maps(under_valgrind, &lines0, &bytes0);
     ck_assert_int_eq(run_threads(400, !under_valgrind), 0);
     read_maps(under_valgrind, &lines1, &bytes1);
-    /* 400 threads with 5 default stacks each (36 KiB+ per stack) would have left up to
+    /* 400 threads with 5 default stacks each (40 KiB per stack) would have left up to
      * 2,000 mappings and at least 70 MiB behind had the stacks leaked. Without sanitizers
      * or valgrind the maps come back exactly. AddressSanitizer's allocator maps a few more
      * regions of its own as it goes, so there a little slack is allowed, far below any
      * real leak. Under valgrind, its rwx memory is not counted (see read_maps); what is
      * left still moves a little (the guard pages around valgrind's thread-slot stacks,
      * 16 KiB a slot, and the C library's stack cache), so 256 KiB of slack is allowed:
-     * seven leaked stacks out of 2,000 would exceed it. */
+     * seven leaked stacks (40 KiB each, guard page included) out of 2,000 exceed it. */
 #if defined(__SANITIZE_ADDRESS__)
     const int sanitized = 1;
 #else
