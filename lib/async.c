@@ -1,7 +1,9 @@
 /*
  * async.c: the ASYNC_* job API. Checks arguments and ownership, then drives the pool and
  * fiber layers. The hot path (resume, pause, pooled start and finish) takes no lock, makes
- * no system call and allocates nothing; it reads thread-local state once per call.
+ * no system call and allocates nothing. It looks up thread-local state once per call, and
+ * once more after a switch where a finished job goes back to the pool: a thread-local
+ * address is never kept across a switch.
  */
 #include "config.h"
 

@@ -57,9 +57,8 @@ static ASYNC_JOB *job_create(struct pool_thread *pt)
     return job;
 }
 
-void pool_destroy_job(struct pool_thread *pt, ASYNC_JOB *job)
+void pool_destroy_job(ASYNC_JOB *job)
 {
-    (void)pt;
     /* An idle job waits inside job_main(); let it return so its stack is left for good. */
     if (!fiber_finished(&job->fiber))
         fiber_resume(&job->fiber, POOL_MSG_QUIT);
@@ -71,11 +70,8 @@ void pool_destroy_job(struct pool_thread *pt, ASYNC_JOB *job)
 static void trim_idle(struct pool_thread *pt, size_t keep)
 {
     while (pt->idle_count > keep) {
-        ASYNC_JOB *job = pt->idle;
-        pt->idle = job->next_idle;
-        pt->idle_count--;
         pt->count--;
-        pool_destroy_job(pt, job);
+        pool_destroy_job(pool_take_idle(pt));
     }
 }
 
@@ -106,9 +102,10 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
     }
     pt->max_size = max_size;
     /* A lower limit takes effect at once for idle jobs; jobs in use finish normally. */
-    if (max_size != 0 && pt->count > max_size)
-        trim_idle(pt, pt->count - max_size < pt->idle_count
-                          ? pt->idle_count - (pt->count - max_size) : 0);
+    if (max_size != 0 && pt->count > max_size) {
+        size_t excess = pt->count - max_size;
+        trim_idle(pt, excess < pt->idle_count ? pt->idle_count - excess : 0);
+    }
     /* Top up: stop quietly at the first job that cannot be created. */
     while (pt->idle_count < init_size && (max_size == 0 || pt->count < max_size)) {
         ASYNC_JOB *job = job_create(pt);

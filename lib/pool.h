@@ -98,15 +98,15 @@ static inline ASYNC_JOB *pool_take_idle(struct pool_thread *pt)
     return job;
 }
 
-/* A job finished: back to the pool, or destroyed if its pool is gone. */
-static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job);
-void pool_destroy_job(struct pool_thread *pt, ASYNC_JOB *job);
+/* Free a job that is idle or finished, and its stack. */
+void pool_destroy_job(ASYNC_JOB *job);
 
+/* A job finished: back to the pool, or destroyed if its pool is gone. */
 static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job)
 {
     job->active_tid = POOL_NOT_ACTIVE;
     if (__builtin_expect(job->pool_gen != pt->pool_gen, 0)) {
-        pool_destroy_job(pt, job);
+        pool_destroy_job(job);
         return;
     }
     job->next_idle = pt->idle;
