@@ -22,31 +22,9 @@
 
 #include "asyncjob.h"
 #include "../lib/alloc.h"
+#include "counting_stacks.h"
 
 /* ---- accounting ---- */
-
-static ASYNC_stack_alloc_fn def_alloc;
-static ASYNC_stack_free_fn def_free;
-static long live_stacks;
-
-static void *counting_alloc(size_t *num)
-{
-    void *p = def_alloc(num);
-    if (p != NULL)
-        __atomic_add_fetch(&live_stacks, 1, __ATOMIC_RELAXED);
-    return p;
-}
-
-static void counting_free(void *p)
-{
-    __atomic_sub_fetch(&live_stacks, 1, __ATOMIC_RELAXED);
-    def_free(p);
-}
-
-static long stacks(void)
-{
-    return __atomic_load_n(&live_stacks, __ATOMIC_RELAXED);
-}
 
 /* Bytes in use on glibc's heap, or -1 when malloc is not glibc's (sanitizers, valgrind). */
 static long heap_in_use(void)
@@ -88,9 +66,7 @@ static void repeated(void (*walk)(void), const char *what)
 
 static void setup(void)
 {
-    ASYNC_get_mem_functions(&def_alloc, &def_free);
-    if (def_alloc != counting_alloc)
-        ck_assert_int_eq(ASYNC_set_mem_functions(counting_alloc, counting_free), 1);
+    ck_assert_int_eq(use_counting_stacks(), 1);
     alloc_fail_after(0);
 }
 

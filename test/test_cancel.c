@@ -11,26 +11,7 @@
 #include <string.h>
 
 #include "asyncjob.h"
-
-/* ---- a counting wrapper around the default stack allocator ---- */
-
-static ASYNC_stack_alloc_fn def_alloc;
-static ASYNC_stack_free_fn def_free;
-static int live_stacks;
-
-static void *counting_alloc(size_t *num)
-{
-    void *p = def_alloc(num);
-    if (p != NULL)
-        live_stacks++;
-    return p;
-}
-
-static void counting_free(void *p)
-{
-    live_stacks--;
-    def_free(p);
-}
+#include "counting_stacks.h"
 
 /* ---- job bodies ---- */
 
@@ -57,10 +38,7 @@ static void note_pause(int rc)
 static void setup(void)
 {
     memset(&g, 0, sizeof(g));
-    ASYNC_get_mem_functions(&def_alloc, &def_free);
-    if (def_alloc == counting_alloc)
-        return; /* Check ran without fork and an earlier test installed it already. */
-    ck_assert_int_eq(ASYNC_set_mem_functions(counting_alloc, counting_free), 1);
+    ck_assert_int_eq(use_counting_stacks(), 1);
 }
 
 /* Pause up to `limit` times (argument); stop at the first failed pause, like real code that
@@ -124,7 +102,7 @@ START_TEST(cancel_paused_job_finishes)
     ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ECANCELED);
     ck_assert_ptr_null(ASYNC_get_current_job());
     ASYNC_cleanup_thread();
-    ck_assert_int_eq(live_stacks, 0);
+    ck_assert_int_eq(stacks(), 0);
 }
 END_TEST
 
@@ -183,12 +161,12 @@ END_TEST
 START_TEST(cancel_returns_job_to_pool)
 {
     ck_assert_int_eq(ASYNC_init_thread(1, 1), 1);
-    ck_assert_int_eq(live_stacks, 1);
+    ck_assert_int_eq(stacks(), 1);
     ASYNC_JOB *job = start_careful(3, NULL);
     ASYNC_JOB *handle = job;
     int ret = -1;
     ck_assert_int_eq(asyncjob_cancel_job(&job, &ret), ASYNC_FINISH);
-    ck_assert_int_eq(live_stacks, 1);
+    ck_assert_int_eq(stacks(), 1);
     /* The pool of one hands the same job out next, and it is not in cancel mode any
      * more: it pauses and resumes normally. */
     memset(&g, 0, sizeof(g));
@@ -198,28 +176,28 @@ START_TEST(cancel_returns_job_to_pool)
     ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, careful_job, NULL, 0), ASYNC_FINISH);
     ck_assert_int_eq(ret, 1000);
     ck_assert_int_eq(g.resumes_seen, 2);
-    ck_assert_int_eq(live_stacks, 1);
+    ck_assert_int_eq(stacks(), 1);
     /* Its handle is stale now: a second cancel is refused. */
     job = handle;
     ck_assert_int_eq(asyncjob_cancel_job(&job, &ret), ASYNC_ERR);
     ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOTPAUSED);
     ASYNC_cleanup_thread();
-    ck_assert_int_eq(live_stacks, 0);
+    ck_assert_int_eq(stacks(), 0);
 }
 END_TEST
 
 START_TEST(cancel_orphan_after_cleanup_is_freed)
 {
     ASYNC_JOB *job = start_careful(3, NULL);
-    ck_assert_int_eq(live_stacks, 1);
+    ck_assert_int_eq(stacks(), 1);
     /* The paused job survives cleanup as an orphan... */
     ASYNC_cleanup_thread();
-    ck_assert_int_eq(live_stacks, 1);
+    ck_assert_int_eq(stacks(), 1);
     int ret = -1;
     /* ...can still be cancelled, and is then freed, not pooled. */
     ck_assert_int_eq(asyncjob_cancel_job(&job, &ret), ASYNC_FINISH);
     ck_assert_int_eq(ret, 1003);
-    ck_assert_int_eq(live_stacks, 0);
+    ck_assert_int_eq(stacks(), 0);
 }
 END_TEST
 
@@ -230,7 +208,7 @@ START_TEST(cancel_many_paused_jobs_in_any_order)
     ck_assert_int_eq(ASYNC_init_thread(N, 0), 1);
     for (int i = 0; i < N; i++)
         jobs[i] = start_careful(4, NULL);
-    ck_assert_int_eq(live_stacks, N);
+    ck_assert_int_eq(stacks(), N);
     for (int i = 0; i < N; i += 2) {
         int ret = -1;
         ck_assert_int_eq(asyncjob_cancel_job(&jobs[i], &ret), ASYNC_FINISH);
@@ -244,7 +222,7 @@ START_TEST(cancel_many_paused_jobs_in_any_order)
         ck_assert_int_eq(ret, 1000);
     }
     /* All sixteen are idle in the pool: sixteen can be out again, a seventeenth cannot. */
-    ck_assert_int_eq(live_stacks, N);
+    ck_assert_int_eq(stacks(), N);
     for (int i = 0; i < N; i++)
         jobs[i] = start_careful(1, NULL);
     ASYNC_JOB *extra = NULL;
@@ -253,9 +231,9 @@ START_TEST(cancel_many_paused_jobs_in_any_order)
                      ASYNC_NO_JOBS);
     for (int i = 0; i < N; i++)
         ck_assert_int_eq(asyncjob_cancel_job(&jobs[i], NULL), ASYNC_FINISH);
-    ck_assert_int_eq(live_stacks, N);
+    ck_assert_int_eq(stacks(), N);
     ASYNC_cleanup_thread();
-    ck_assert_int_eq(live_stacks, 0);
+    ck_assert_int_eq(stacks(), 0);
 }
 END_TEST
 
@@ -327,7 +305,7 @@ START_TEST(cancel_with_wait_ctx)
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(cleanup_calls, 2);
     ASYNC_cleanup_thread();
-    ck_assert_int_eq(live_stacks, 0);
+    ck_assert_int_eq(stacks(), 0);
 }
 END_TEST
 

@@ -19,6 +19,7 @@
 
 #include "asyncjob.h"
 #include "alloc.h"
+#include "../counting_stacks.h"
 
 #define NSLOT 8
 #define NCTX 4
@@ -108,9 +109,6 @@ static struct {
 /* Process-wide facts, kept across inputs like the library's own. */
 static int merr;          /* the thread's asyncjob_last_error() */
 static int stacks_locked; /* a stack allocation was attempted: set_mem_functions refuses */
-static long live_stacks;
-static ASYNC_stack_alloc_fn def_alloc;
-static ASYNC_stack_free_fn def_free;
 
 static int keys[NKEY];
 static const void *key_ptr(int k)
@@ -142,24 +140,10 @@ static int model_alloc(void)
     return --m.countdown != 0;
 }
 
-static void *counting_alloc(size_t *num)
-{
-    void *p = def_alloc(num);
-    if (p != NULL)
-        live_stacks++;
-    return p;
-}
-
-static void counting_free(void *p)
-{
-    live_stacks--;
-    def_free(p);
-}
-
 /* Jobs whose stacks exist: the pool's (idle and in use) and the orphans. */
 static void check_stacks(void)
 {
-    CHECK(live_stacks == (long)m.count + m.orphans);
+    CHECK(stacks() == (long)m.count + m.orphans);
 }
 
 /* Model of creating one job (job struct, then stack); 0 with the error set on failure. */
@@ -883,8 +867,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    ASYNC_get_mem_functions(&def_alloc, &def_free);
-    if (ASYNC_set_mem_functions(counting_alloc, counting_free) != 1)
+    if (use_counting_stacks() != 1)
         __builtin_trap();
     return 0;
 }
@@ -914,6 +897,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     op_cleanup(0);
     check_err();
     CHECK(m.orphans == 0);
-    CHECK(live_stacks == 0);
+    CHECK(stacks() == 0);
     return 0;
 }
