@@ -626,6 +626,55 @@ START_TEST(alloc_fail_hook_counts_and_disarms)
 }
 END_TEST
 
+/* ---- the hot path ---- */
+
+#define HOT_ARGS 64 /* the largest argument copy kept inside the job (POOL_INLINE_ARGS) */
+
+/* Pauses three times; returns the sum of its first and last argument bytes. */
+static int pause_three_times(void *arg)
+{
+    const unsigned char *a = arg;
+    for (int i = 0; i < 3; i++)
+        if (ASYNC_pause_job() != 1)
+            return -1;
+    return a[0] + a[HOT_ARGS - 1];
+}
+
+/* Run one job of pause_three_times to its end: start, three resumes. */
+static void run_hot_job(ASYNC_WAIT_CTX *ctx, const unsigned char *args)
+{
+    ASYNC_JOB *job = NULL;
+    int ret = 0;
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, pause_three_times, (void *)args,
+                                     HOT_ARGS),
+                     ASYNC_PAUSE);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, pause_three_times, NULL, 0),
+                         ASYNC_PAUSE);
+    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, pause_three_times, NULL, 0),
+                     ASYNC_FINISH);
+    ck_assert_int_eq(ret, args[0] + args[HOT_ARGS - 1]);
+}
+
+START_TEST(hot_path_allocates_nothing)
+{
+    /* With a warm pool, a wait ctx and arguments of the largest size kept inside the job,
+     * starting, pausing, resuming and finishing attempt no allocation at all. */
+    ASYNC_WAIT_CTX *ctx = ASYNC_WAIT_CTX_new();
+    ck_assert_ptr_nonnull(ctx);
+    unsigned char args[HOT_ARGS];
+    memset(args, 0x21, sizeof(args));
+    run_hot_job(ctx, args); /* creates the job and its stack */
+    arm(1000000);
+    for (int round = 0; round < 3; round++)
+        run_hot_job(ctx, args);
+    ck_assert_int_eq(alloc_count(), 0);
+    alloc_fail_after(0);
+    ASYNC_WAIT_CTX_free(ctx);
+    ASYNC_cleanup_thread();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("alloc_fail");
@@ -646,6 +695,7 @@ static Suite *suite(void)
     tcase_add_test(tc, alloc_fail_first_start_on_new_thread_exit_cleanup);
     tcase_add_test(tc, alloc_fail_first_init_on_new_thread);
     tcase_add_test(tc, alloc_fail_first_init_on_new_thread_exit_cleanup);
+    tcase_add_test(tc, hot_path_allocates_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
