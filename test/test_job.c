@@ -53,6 +53,14 @@ static int pause_twice(void *arg)
     return 7;
 }
 
+/* Resume a pause_twice job that is at its first pause, through its second, to its end. */
+static void finish_from_first_pause(ASYNC_JOB **job, int *ret)
+{
+    ck_assert_int_eq(ASYNC_start_job(job, NULL, ret, pause_twice, NULL, 0), ASYNC_PAUSE);
+    ck_assert_int_eq(steps, 2);
+    ck_assert_int_eq(ASYNC_start_job(job, NULL, ret, pause_twice, NULL, 0), ASYNC_FINISH);
+}
+
 START_TEST(start_pause_resume_finish)
 {
     ASYNC_JOB *job = NULL;
@@ -272,9 +280,7 @@ START_TEST(block_outside_job_no_effect)
     ASYNC_unblock_pause();
     ASYNC_unblock_pause();
     ASYNC_block_pause();
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(steps, 2);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_FINISH);
+    finish_from_first_pause(&job, &ret);
 }
 END_TEST
 
@@ -300,9 +306,7 @@ START_TEST(block_belongs_to_job)
     ASYNC_JOB *job2 = NULL;
     ck_assert_int_eq(ASYNC_start_job(&job2, NULL, &ret, finish_blocked, NULL, 0),
                      ASYNC_FINISH);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(steps, 2);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_FINISH);
+    finish_from_first_pause(&job, &ret);
 }
 END_TEST
 
@@ -567,9 +571,7 @@ START_TEST(nested_resume_refused)
     ck_assert_int_eq(inner_ran, 0);
     /* The victim was not touched: it is still at its first pause. */
     ck_assert_int_eq(steps, 1);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(steps, 2);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_FINISH);
+    finish_from_first_pause(&job, &ret);
     ck_assert_int_eq(ret, 7);
 }
 END_TEST
@@ -671,9 +673,7 @@ START_TEST(wrong_thread_resume_refused)
     /* The error belongs to the other thread; the job is untouched and still ours. */
     ck_assert_int_eq(asyncjob_last_error(), 0);
     ck_assert_int_eq(steps, 1);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(steps, 2);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_FINISH);
+    finish_from_first_pause(&job, &ret);
     ck_assert_int_eq(ret, 7);
 }
 END_TEST
