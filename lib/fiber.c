@@ -64,23 +64,20 @@
  * -mno-red-zone) jump_fcontext is called from inline asm rather than as a C function. To
  * the compiler a C call needs the stack aligned, so each API function would open and
  * close a frame around it for nothing: jump_fcontext does not care, and the other side
- * of the switch runs on its own stack. The asm states the true cost of the call instead:
- * Boost's SysV ABI (to in rdi, data in rsi; the transfer_t back in rax:rdx), with every
- * register the other side may change clobbered (every caller-saved one of the ABI); rbx,
- * rbp and r12-r15 come back as they were, restored from this side's own saved context. The call's return address (and
- * jump_fcontext's save area) go below the stack pointer, which is why the red zone is off.
- * Measured (bench/run's round trip, interleaved medians of 15 runs): 24.7 -> 23.5 ns;
- * callgrind: 112 -> 109 instructions.
+ * of the switch runs on its own stack. The asm states what the call really does, in
+ * Boost's SysV ABI: `to` in rdi and `data` in rsi, the transfer_t back in rax:rdx, every
+ * caller-saved register of the ABI clobbered (the other side may have used any of them),
+ * and rbx, rbp and r12-r15 as they were, restored from this side's own saved context. The
+ * call's return address and jump_fcontext's save area go below the stack pointer, which
+ * is why the red zone is off. Measured (bench/run's round trip, interleaved medians of 15
+ * runs): 24.7 -> 23.5 ns; callgrind: 112 -> 109 instructions.
  */
 #if defined(FIBER_ASM_CALL) && defined(__x86_64__) && defined(__LP64__)
 static inline __attribute__((always_inline)) transfer_t switch_to(fcontext_t to, void *data)
 {
-    register void *rdi __asm__("rdi") = to;
-    register void *rsi __asm__("rsi") = data;
-    register void *rax __asm__("rax");
-    register void *rdx __asm__("rdx");
+    transfer_t t;
     __asm__ volatile("call jump_fcontext"
-                     : "=r"(rax), "=r"(rdx), "+r"(rdi), "+r"(rsi)
+                     : "=a"(t.fctx), "=d"(t.data), "+D"(to), "+S"(data)
                      :
                      : "rcx", "r8", "r9", "r10", "r11", "memory", "cc",
                        "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
@@ -92,7 +89,7 @@ static inline __attribute__((always_inline)) transfer_t switch_to(fcontext_t to,
 # endif
                        "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)",
                        "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
-    return (transfer_t){ rax, rdx };
+    return t;
 }
 #else
 static inline __attribute__((always_inline)) transfer_t switch_to(fcontext_t to, void *data)
