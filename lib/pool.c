@@ -33,7 +33,8 @@ static void *job_main(struct fiber *f, void *msg)
     while (msg != POOL_MSG_QUIT) {
         job->ret = job->func(job->args);
         pool_self()->current = NULL;
-        msg = fiber_suspend(f, POOL_MSG_FINISHED);
+        /* Balanced: the start that ran this job returns to its caller next. */
+        msg = fiber_message(fiber_leave_balanced(f, POOL_MSG_FINISHED));
     }
     return NULL;
 }

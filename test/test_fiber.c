@@ -54,6 +54,43 @@ START_TEST(switch_million_round_trips)
 }
 END_TEST
 
+/* ---- the balanced switches interoperate with the plain ones, every pairing ---- */
+
+static void *echo_mixed(struct fiber *f, void *arg)
+{
+    uintptr_t v = (uintptr_t)arg;
+    for (uintptr_t k = 0;; k++) {
+        if (v == UINTPTR_MAX)
+            return (void *)(uintptr_t)0xBA1;
+        /* Bit 1 here and bit 0 on the caller's side: all four pairings, over and over. */
+        struct fiber *back = (k & 2) ? fiber_leave_balanced(f, (void *)(v ^ k))
+                                     : fiber_leave(f, (void *)(v ^ k));
+        ck_assert_ptr_eq(back, f);
+        v = (uintptr_t)fiber_message(back);
+    }
+}
+
+START_TEST(switch_balanced_and_plain_interoperate)
+{
+    struct fiber f;
+    ck_assert_int_eq(fiber_create(&f, echo_mixed), 0);
+    for (uintptr_t i = 0; i < 100000; i++) {
+        uintptr_t sent = i * 7 + 1;
+        struct fiber *back = (i & 1) ? fiber_enter_balanced(&f, (void *)sent)
+                                     : fiber_enter(&f, (void *)sent);
+        ck_assert_ptr_eq(back, &f);
+        uintptr_t got = (uintptr_t)fiber_message(back);
+        if (got != (sent ^ i))
+            ck_abort_msg("switch %lu: sent %lu, got %lu", (unsigned long)i,
+                         (unsigned long)sent, (unsigned long)got);
+    }
+    ck_assert_ptr_eq(fiber_enter_balanced(&f, (void *)UINTPTR_MAX), &f);
+    ck_assert(fiber_finished(&f));
+    ck_assert_ptr_eq(fiber_message(&f), (void *)(uintptr_t)0xBA1);
+    fiber_destroy(&f);
+}
+END_TEST
+
 /* ---- 10,000 fibers alive at once, each keeping its own locals ---- */
 
 #ifdef ASYNCJOB_TSAN
@@ -352,6 +389,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("fiber");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, switch_million_round_trips);
+    tcase_add_test(tc, switch_balanced_and_plain_interoperate);
     tcase_add_test(tc, switch_ten_thousand_interleaved);
     tcase_add_test(tc, switch_keeps_fp_rounding_per_fiber);
     tcase_add_test(tc, guard_page_mprotect_faults);
