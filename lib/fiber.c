@@ -69,8 +69,8 @@
  * caller-saved register of the ABI clobbered (the other side may have used any of them),
  * and rbx, rbp and r12-r15 as they were, restored from this side's own saved context. The
  * call's return address and jump_fcontext's save area go below the stack pointer, which
- * is why the red zone is off. Measured (bench/run's round trip, interleaved medians of 15
- * runs): 24.7 -> 23.5 ns; callgrind: 112 -> 109 instructions.
+ * is why the red zone is off. Measured (pause/resume round trip of bench_api_asyncjob,
+ * interleaved medians of 15 runs): 24.7 -> 23.5 ns; callgrind: 112 -> 109 instructions.
  *
  * The "balanced" form pushes the same return address and jumps instead of calling.
  * jump_fcontext never returns through `ret` (it jumps to the address it finds on the
