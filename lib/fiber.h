@@ -96,4 +96,10 @@ static inline size_t fiber_stack_size(const struct fiber *f)
 /* Release the stack. `f` must be finished, or suspended and never to run again. */
 void fiber_destroy(struct fiber *f);
 
+/* Give back the memory the calling thread holds for fibers it has not created yet. */
+static inline void fiber_release_thread(void)
+{
+    stack_release_thread();
+}
+
 #endif /* ASYNCJOB_FIBER_H */

@@ -124,6 +124,7 @@ void pool_cleanup(struct pool_thread *pt)
     if (!pt->initialised)
         return;
     trim_idle(pt, 0);
+    fiber_release_thread();
     /* Jobs still paused are orphans now: they may finish later and are then freed. */
     pt->pool_gen++;
     pt->count = 0;

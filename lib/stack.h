@@ -30,6 +30,9 @@ struct stack {
 int stack_alloc(struct stack *s);
 void stack_free(struct stack *s);
 
+/* Unmap the calling thread's default stacks that were made ahead and not handed out. */
+void stack_release_thread(void);
+
 /* Backends of ASYNC_set_mem_functions / ASYNC_get_mem_functions. */
 int stack_set_functions(ASYNC_stack_alloc_fn alloc_fn, ASYNC_stack_free_fn free_fn);
 void stack_get_functions(ASYNC_stack_alloc_fn *alloc_fn, ASYNC_stack_free_fn *free_fn);

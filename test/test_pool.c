@@ -928,11 +928,12 @@ START_TEST(default_stack_overflow_faults)
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     ck_assert_int_eq(sigaction(SIGSEGV, &sa, NULL), 0);
     ck_assert_int_eq(sigaction(SIGBUS, &sa, NULL), 0);
-    /* Four stacks mapped one after the other: the kernel places each new mapping just
-     * below the previous one (the first may land in an older hole). Two paused jobs take
-     * the two newest (LIFO), and the overflowing job runs on the one created just before
-     * them, so their stacks lie right below its own: without a guard page the recursion
-     * would run on through them. */
+    /* Four stacks made one after the other lie next to each other: the library carves
+     * them upwards from one mapping (a kernel asked for separate mappings places each
+     * below the previous one). Two paused jobs take the two newest (LIFO) and the
+     * overflowing job runs on the one made just before them, so another job's stack lies
+     * right below its guard page: without the guard the recursion would run on through
+     * it, past STACK_REACH. */
     ck_assert_int_eq(ASYNC_init_thread(0, 4), 1);
     ASYNC_JOB *paused[2] = { NULL, NULL };
     for (int i = 0; i < 2; i++)
