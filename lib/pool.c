@@ -80,9 +80,12 @@ static void trim_idle(struct pool_thread *pt, size_t keep)
 static void thread_exit(void *arg)
 {
     struct pool_thread *pt = arg;
-    /* A thread that ends inside a job cannot switch safely: leave its jobs alone. */
+    /* A thread that ends inside a job cannot switch safely: leave its jobs alone (the
+     * stacks made ahead and never handed out are nobody's, so they go either way). */
     if (pt->current == NULL)
         pool_cleanup(pt);
+    else
+        fiber_release_thread();
 }
 
 static void make_exit_key(void)

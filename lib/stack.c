@@ -120,23 +120,33 @@ static void *stack_setup(char *map, size_t map_len, size_t page, size_t *num)
     return lo;
 }
 
-static void *default_alloc(size_t *num)
+static void *map_anonymous(size_t len)
 {
-    if (num == NULL || *num == 0 || *num > SIZE_MAX / 4 / STACK_SCALE)
-        return NULL;
-    size_t page = page_size();
-    size_t map_len = map_length(*num * STACK_SCALE, page);
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
 
-    if (alloc_injected_failure())
-        return NULL;
-    void *map = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (map == MAP_FAILED)
+/* One stack in a mapping of its own. */
+static void *map_one_stack(size_t map_len, size_t page, size_t *num)
+{
+    char *map = map_anonymous(map_len);
+    if (map == NULL)
         return NULL;
     void *lo = stack_setup(map, map_len, page, num);
     if (lo == NULL)
         munmap(map, map_len);
     return lo;
+}
+
+static void *default_alloc(size_t *num)
+{
+    if (num == NULL || *num == 0 || *num > SIZE_MAX / 4 / STACK_SCALE)
+        return NULL;
+    size_t page = page_size();
+    if (alloc_injected_failure())
+        return NULL;
+    return map_one_stack(map_length(*num * STACK_SCALE, page), page, num);
 }
 
 /*
@@ -175,19 +185,9 @@ static void *slab_alloc(size_t *num)
         return NULL;
     if (slab.left == 0 || slab.map_len != map_len) {
         stack_release_thread();
-        void *m = mmap(NULL, STACK_SLAB_COUNT * map_len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-        if (m == MAP_FAILED) {
-            /* Perhaps only the slab is too much (an address-space limit): one stack. */
-            m = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-            if (m == MAP_FAILED)
-                return NULL;
-            void *lo = stack_setup(m, map_len, page, num);
-            if (lo == NULL)
-                munmap(m, map_len);
-            return lo;
-        }
+        char *m = map_anonymous(STACK_SLAB_COUNT * map_len);
+        if (m == NULL) /* perhaps only the slab is too much (an address-space limit) */
+            return map_one_stack(map_len, page, num);
         slab.next = m;
         slab.left = STACK_SLAB_COUNT;
         slab.map_len = map_len;
