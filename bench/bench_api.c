@@ -135,6 +135,15 @@ static double round_trips(ASYNC_JOB **job, struct ctl **cp, long iters)
     return (double)(bench_now() - t0) / iters;
 }
 
+/* Start a job that pauses at once, then warm it up with a tenth of `iters` round trips. */
+static void start_warm(ASYNC_JOB **job, struct ctl **cp, long iters, const char *what)
+{
+    int ret, r;
+    if ((r = ASYNC_start_job(job, wctx, &ret, pauser, cp, sizeof *cp)) != ASYNC_PAUSE)
+        die(what, r);
+    round_trips(job, cp, iters / 10 + 1);
+}
+
 static void finish(ASYNC_JOB **job, struct ctl *c, struct ctl **cp)
 {
     int ret, r;
@@ -149,11 +158,8 @@ static void section_rt(long iters)
 {
     struct ctl c = { 0 }, *cp = &c;
     ASYNC_JOB *job = NULL;
-    int ret, r;
     need_wait_ctx();
-    if ((r = ASYNC_start_job(&job, wctx, &ret, pauser, &cp, sizeof cp)) != ASYNC_PAUSE)
-        die("start", r);
-    round_trips(&job, &cp, iters / 10 + 1);
+    start_warm(&job, &cp, iters, "start");
     bench_emit("rt", round_trips(&job, &cp, iters));
     finish(&job, &c, &cp);
 }
@@ -198,9 +204,7 @@ static void section_api(long iters, long cold_jobs)
     need_wait_ctx();
 
     /* Round trip: one paused job, resumed over and over. */
-    if ((r = ASYNC_start_job(&job, wctx, &ret, pauser, &cp, sizeof cp)) != ASYNC_PAUSE)
-        die("start", r);
-    round_trips(&job, &cp, iters / 10 + 1);
+    start_warm(&job, &cp, iters, "start");
     unsigned long a0 = heap_allocs;
     double rt = 0;
     for (int b = 0; b < BURSTS; b++) {
@@ -306,11 +310,8 @@ static void *thread_main(void *p)
     struct thread_arg *a = p;
     struct ctl c = { 0 }, *cp = &c;
     ASYNC_JOB *job = NULL;
-    int ret, r;
     need_wait_ctx();
-    if ((r = ASYNC_start_job(&job, wctx, &ret, pauser, &cp, sizeof cp)) != ASYNC_PAUSE)
-        die("thread start", r);
-    round_trips(&job, &cp, a->iters / 10 + 1);
+    start_warm(&job, &cp, a->iters, "thread start");
     pthread_barrier_wait(a->barrier);
     uint64_t c0 = thread_cpu_now();
     a->t0 = bench_now();

@@ -163,34 +163,38 @@ static void *default_alloc(size_t *num)
 #define STACK_SLAB_COUNT 16
 
 static __thread struct {
-    char *next;     /* the next stack's mapping */
-    size_t left;    /* stacks not handed out yet, from `next` on */
-    size_t map_len; /* of each */
+    char *next;  /* the next stack's mapping */
+    size_t left; /* stacks not handed out yet, from `next` on */
 } slab __attribute__((tls_model("initial-exec")));
+
+/* The mapping length of every stack the library allocates itself. */
+static size_t own_map_length(void)
+{
+    return map_length(STACK_DEFAULT_SIZE * STACK_SCALE, page_size());
+}
 
 void stack_release_thread(void)
 {
     if (slab.left != 0)
-        munmap(slab.next, slab.left * slab.map_len);
+        munmap(slab.next, slab.left * own_map_length());
     slab.next = NULL;
     slab.left = 0;
 }
 
+/* A stack of STACK_DEFAULT_SIZE bytes from this thread's slab; its usable size in *num. */
 static void *slab_alloc(size_t *num)
 {
     size_t page = page_size();
-    size_t map_len = map_length(*num * STACK_SCALE, page);
+    size_t map_len = own_map_length();
 
     if (alloc_injected_failure())
         return NULL;
-    if (slab.left == 0 || slab.map_len != map_len) {
-        stack_release_thread();
+    if (slab.left == 0) {
         char *m = map_anonymous(STACK_SLAB_COUNT * map_len);
         if (m == NULL) /* perhaps only the slab is too much (an address-space limit) */
             return map_one_stack(map_len, page, num);
         slab.next = m;
         slab.left = STACK_SLAB_COUNT;
-        slab.map_len = map_len;
     }
     /* A stack whose guard fails stays in the slab, for the next attempt. */
     void *lo = stack_setup(slab.next, map_len, page, num);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "note_self.h"
+
 /* A value *ret must keep when the spec says it is untouched. */
 #define UNTOUCHED (-12345)
 
@@ -575,22 +577,6 @@ START_TEST(nested_resume_refused)
     ck_assert_int_eq(ret, 7);
 }
 END_TEST
-
-/* The argument is a copy of a pointer to the caller's ASYNC_JOB * variable. */
-static int note_self(void *arg)
-{
-    ASYNC_JOB **dst = *(ASYNC_JOB ***)arg;
-    *dst = ASYNC_get_current_job();
-    return 0;
-}
-
-static int note_self_and_pause(void *arg)
-{
-    ASYNC_JOB **dst = *(ASYNC_JOB ***)arg;
-    *dst = ASYNC_get_current_job();
-    ASYNC_pause_job();
-    return 0;
-}
 
 START_TEST(stale_handle_refused)
 {
