@@ -12,5 +12,6 @@
 #include "stack.c"
 #include "fiber.c"
 #include "pool.c"
+#include "debug_registry.c"
 #include "wait_ctx.c"
 #include "async.c"

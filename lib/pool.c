@@ -1,12 +1,14 @@
 /*
  * pool.c: per-thread job pools. Creates jobs on top of the fiber layer, keeps idle ones in
  * a LIFO list (the last finished job is reused first, its stack still warm), frees them at
- * ASYNC_cleanup_thread() or at thread exit. Touches fiber.h, stack.h and alloc.h only.
+ * ASYNC_cleanup_thread() or at thread exit. Touches fiber.h, stack.h, alloc.h and
+ * debug_registry.h (the debuggers' list of jobs) only.
  */
 #include "config.h"
 
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -56,11 +58,15 @@ static ASYNC_JOB *job_create(struct pool_thread *pt)
     job->active_tid = POOL_NOT_ACTIVE;
     job->thread_id = pt->thread_id;
     job->pool_gen = pt->pool_gen;
+    job->dbg_owner = pt;
+    job->dbg_lwp = pt->lwp;
+    debug_registry_add(&job->dbg_link, &job->dbg_serial);
     return job;
 }
 
 void pool_destroy_job(ASYNC_JOB *job)
 {
+    debug_registry_remove(&job->dbg_link);
     /* An idle job waits inside job_main(); let it return so its stack is left for good. */
     if (!fiber_finished(&job->fiber))
         fiber_resume(&job->fiber, POOL_MSG_QUIT);
@@ -103,6 +109,7 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
         }
         if (pt->thread_id == 0)
             pt->thread_id = __atomic_fetch_add(&next_thread_id, 1, __ATOMIC_RELAXED);
+        pt->lwp = (int32_t)gettid();
         pt->initialised = 1;
     }
     pt->max_size = max_size;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "asyncjob.h"
+#include "debug_registry.h"
 #include "fiber.h"
 
 /* Argument copies up to this size live inside the job: no allocation per start. */
@@ -56,6 +57,12 @@ struct async_job_st {
     ASYNC_JOB **resume_handle;
     int *resume_ret;
     _Alignas(16) unsigned char inline_args[POOL_INLINE_ARGS];
+    /* For debuggers only (debug_registry.h): set when the job is created, never read by
+     * the library. Last, so that the fields above keep their offsets. */
+    struct debug_link dbg_link;
+    uint64_t dbg_serial;
+    struct pool_thread *dbg_owner;
+    int32_t dbg_lwp;
 };
 
 /* The calling thread's state. It lives in TLS itself (no pointer to chase). */
@@ -70,6 +77,7 @@ struct pool_thread {
     uint64_t thread_id;  /* 0 until the thread first uses asyncjob */
     uint64_t pool_gen;
     int initialised;
+    int32_t lwp;         /* the kernel's id of the thread, for debuggers */
 };
 
 extern __thread struct pool_thread pool_tls __attribute__((tls_model("initial-exec")));

@@ -1,0 +1,84 @@
+/*
+ * debug_registry.c: the list of every job of the process and the descriptor that tells a
+ * debugger how to read it (debug_registry.h). Touched only when a job is created or
+ * destroyed, under one lock; the job's hot path never sees it.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "debug_registry.h"
+#include "pool.h"
+
+#define JOB_OFFSET(field) ((uint16_t)offsetof(struct async_job_st, field))
+
+/*
+ * The register block that Boost's jump_fcontext pushes on the stack it leaves, and whose
+ * address becomes that stack's saved context (read from the disassembly of the system's
+ * libboost_context.a). x86-64: MXCSR and x87 control word, r12-r15, rbx, rbp, then the
+ * return address of the call; the stack pointer of the suspended code is just above.
+ * AArch64: d8-d15, x19-x28, fp, lr, then the address to resume at.
+ */
+#if defined(__x86_64__) && defined(__LP64__)
+# define CONTEXT_LAYOUT "rip@56 rsp=64 r12@8 r13@16 r14@24 r15@32 rbx@40 rbp@48"
+#elif defined(__aarch64__)
+# define CONTEXT_LAYOUT                                                                   \
+    "pc@160 sp=176 x19@64 x20@72 x21@80 x22@88 x23@96 x24@104 x25@112 x26@120 x27@128 " \
+    "x28@136 x29@144 x30@152"
+#else
+# define CONTEXT_LAYOUT ""
+#endif
+
+/* In a section of its own as well as under its name, so that a debugger still finds it
+ * in a library stripped of its symbol table (section headers survive strip). */
+__attribute__((section(".asyncjob_debug"))) struct debug_registry asyncjob_debug_registry = {
+    .magic = "asyncjob",
+    .byte_order = 0x04030201,
+    .version = DEBUG_REGISTRY_VERSION,
+    .size = sizeof(struct debug_registry),
+    .pointer_size = sizeof(void *),
+    .job_link = JOB_OFFSET(dbg_link),
+    .job_serial = JOB_OFFSET(dbg_serial),
+    .job_lwp = JOB_OFFSET(dbg_lwp),
+    .job_owner = JOB_OFFSET(dbg_owner),
+    .job_func = JOB_OFFSET(func),
+    .job_active_tid = JOB_OFFSET(active_tid),
+    .job_ctx = JOB_OFFSET(fiber.ctx),
+    .job_stack_lo = JOB_OFFSET(fiber.stack.lo),
+    .job_stack_size = JOB_OFFSET(fiber.stack.size),
+    .thread_current = (uint16_t)offsetof(struct pool_thread, current),
+    .registry_head = (uint16_t)offsetof(struct debug_registry, head),
+    .registry_count = (uint16_t)offsetof(struct debug_registry, count),
+    .registry_layout = (uint16_t)offsetof(struct debug_registry, context_layout),
+    .not_active = POOL_NOT_ACTIVE,
+    .context_layout = CONTEXT_LAYOUT,
+    .head = {&asyncjob_debug_registry.head, &asyncjob_debug_registry.head},
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void debug_registry_add(struct debug_link *link, uint64_t *serial)
+{
+    struct debug_registry *r = &asyncjob_debug_registry;
+    pthread_mutex_lock(&registry_lock);
+    /* Numbered and linked before it is reachable: a reader stopping the process at any
+     * point of this sees a sound list. */
+    *serial = ++r->next_serial;
+    link->next = &r->head;
+    link->prev = r->head.prev;
+    r->head.prev->next = link;
+    r->head.prev = link;
+    r->count++;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void debug_registry_remove(struct debug_link *link)
+{
+    pthread_mutex_lock(&registry_lock);
+    link->prev->next = link->next;
+    link->next->prev = link->prev;
+    asyncjob_debug_registry.count--;
+    pthread_mutex_unlock(&registry_lock);
+    link->next = link->prev = NULL;
+}
