@@ -4,7 +4,9 @@
  * different call chains (alpha, beta), the running one, and two idle pooled jobs; on a
  * second thread, one job paused in its own chain (gamma) and one idle job. Then every
  * job is finished and the program exits 0. With the argument "crash" it aborts there
- * instead, for a core file written by the kernel.
+ * instead, for a core file written by the kernel. With "heap-stacks" the job stacks come
+ * from malloc: gdb's gcore cannot read mappings that hold guard regions
+ * (MADV_GUARD_INSTALL), so it leaves the library's default stacks out of its core files.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -76,6 +78,11 @@ __attribute__((noinline)) static int running_job(void *arg)
     return 3;
 }
 
+static void *heap_stack(size_t *num)
+{
+    return malloc(*num);
+}
+
 static pthread_barrier_t paused, inspected;
 
 /* The second thread: a pool of two, one job paused until the main thread is inspected. */
@@ -103,6 +110,8 @@ int main(int argc, char **argv)
     int ret = 0, ok = 1;
     pthread_t t;
     crash = argc > 1 && strcmp(argv[1], "crash") == 0;
+    if (argc > 1 && strcmp(argv[1], "heap-stacks") == 0 && !ASYNC_set_mem_functions(heap_stack, free))
+        return 1;
     pthread_barrier_init(&paused, NULL, 2);
     pthread_barrier_init(&inspected, NULL, 2);
     if (!ASYNC_init_thread(0, 5) || pthread_create(&t, NULL, second_thread, &ok) != 0)
