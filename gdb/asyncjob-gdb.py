@@ -49,6 +49,7 @@ class Registry:
         self.off = dict(zip(OFFSETS, table))
         layout = raw[self.off["registry_layout"]:].split(b"\0", 1)[0].decode()
         self.layout = [re.match(r"(\w+)([@=])(\d+)$", t).groups() for t in layout.split()]
+        self.job_span = max(v for k, v in self.off.items() if k.startswith("job_")) + 8
         self.head = address + self.off["registry_head"]
         self.count = self.u64(address + self.off["registry_count"])
 
@@ -60,6 +61,12 @@ class Registry:
 
     def i32(self, address):
         return struct.unpack(self.order + "i", self.read(address, 4))[0]
+
+    def field(self, raw, name, kind):
+        """Field `name` of a structure read into `raw`: kind "Q", "i" or "P" (pointer)."""
+        if kind == "P":
+            kind = "Q" if self.ptr == 8 else "I"
+        return struct.unpack_from(self.order + kind, raw, self.off[name])[0]
 
     def pointer(self, address):
         return struct.unpack(self.order + ("Q" if self.ptr == 8 else "I"),
@@ -93,39 +100,47 @@ def find_registry():
 
 
 class Job:
-    """One job as the registry shows it."""
+    """One job as the registry shows it, read in one piece."""
 
     def __init__(self, reg, address, threads):
-        o = reg.off
-        self.address = address
-        self.number = reg.u64(address + o["job_serial"])
-        self.lwp = reg.i32(address + o["job_lwp"])
+        raw = reg.read(address, reg.job_span)
+        self.reg, self.address = reg, address
+        self.number = reg.field(raw, "job_serial", "Q")
+        self.lwp = reg.field(raw, "job_lwp", "i")
         self.thread = threads.get(self.lwp)
-        self.func = reg.pointer(address + o["job_func"])
-        self.ctx = reg.pointer(address + o["job_ctx"])
-        self.lo = reg.pointer(address + o["job_stack_lo"])
-        self.top = self.lo + reg.pointer(address + o["job_stack_size"])
+        self.func = reg.field(raw, "job_func", "P")
+        self.ctx = reg.field(raw, "job_ctx", "P")
+        self.lo = reg.field(raw, "job_stack_lo", "P")
+        self.top = self.lo + reg.field(raw, "job_stack_size", "P")
         self.state = "paused"
-        if reg.u64(address + o["job_active_tid"]) == reg.not_active:
+        if reg.field(raw, "job_active_tid", "Q") == reg.not_active:
             self.state = "idle"
         elif self.thread is not None:
             # The owner's struct pool_thread is trusted only while its thread lives.
-            owner = reg.pointer(address + o["job_owner"])
-            if reg.pointer(owner + o["thread_current"]) == address:
+            owner = reg.field(raw, "job_owner", "P")
+            if reg.pointer(owner + reg.off["thread_current"]) == address:
                 self.state = "running"
-        self.registers, self.saved_sp = {}, None
-        if self.state != "running":
-            for name, kind, offset in reg.layout:
+
+    def saved_registers(self):
+        """What the job saved when it stopped, by gdb's register names; {} when its stack
+        cannot be read."""
+        regs = {}
+        try:
+            for name, kind, offset in self.reg.layout:
                 at = self.ctx + int(offset)
-                self.registers[name] = at if kind == "=" else reg.pointer(at)
-                if kind == "=":
-                    self.saved_sp = at
+                regs[name] = at if kind == "=" else self.reg.pointer(at)
+        except gdb.MemoryError:
+            return {}
+        return regs
 
     def stack_pointer(self):
         """The job's stack pointer: its thread's while it runs, else the saved one."""
         if self.state == "running":
             return thread_register(self.thread, "sp")
-        return self.saved_sp
+        for name, kind, offset in self.reg.layout:
+            if kind == "=":
+                return self.ctx + int(offset)
+        return None
 
 
 def thread_register(thread, name):
@@ -151,14 +166,15 @@ def jobs():
     return reg, [Job(reg, a, threads) for a in reg.links()]
 
 
-def symbol_name(address):
+def symbol_name(address, cache={}):
     """The name of the function at `address`, from debug information or the symbol table."""
     if address == 0:
         return "-"
-    out = gdb.execute("info symbol 0x%x" % address, to_string=True)
-    if out.startswith("No symbol"):
-        return "0x%x" % address
-    return re.sub(r" \+ \d+$", "", out.split(" in section ")[0])
+    if address not in cache:
+        out = gdb.execute("info symbol 0x%x" % address, to_string=True)
+        cache[address] = ("0x%x" % address if out.startswith("No symbol")
+                          else re.sub(r" \+ \d+$", "", out.split(" in section ")[0]))
+    return cache[address]
 
 
 class InfoAsyncjobs(gdb.Command):
@@ -202,7 +218,7 @@ class JobUnwinder(gdb.unwinder.Unwinder):
 
     def __init__(self):
         super().__init__("asyncjob")
-        self.job = None
+        self.job, self.registers = None, {}
 
     def __call__(self, pending):
         if self.job is None or pending.level() != 0:
@@ -210,7 +226,7 @@ class JobUnwinder(gdb.unwinder.Unwinder):
         # An id below the job's frames, so that gdb does not take frame 1 for inner.
         info = pending.create_unwind_info(FrameId(gdb.Value(self.job.ctx),
                                                   pending.read_register("pc")))
-        for name, value in self.job.registers.items():
+        for name, value in self.registers.items():
             kind = pending.read_register(name).type
             info.add_saved_register(name, gdb.Value(value).cast(kind))
         return info
@@ -249,15 +265,17 @@ def restore_level(level):
 
 def job_backtrace(job):
     """Print the frames of a suspended job, newest first, from its saved registers."""
-    if not job.registers:
-        raise gdb.GdbError("asyncjob: the saved context layout of this architecture is"
-                           " unknown to the library")
-    if not any(v for n, v in job.registers.items() if n in ("rip", "pc")):
+    if not job.reg.layout:
+        raise gdb.GdbError("asyncjob: the library does not know where the switch saves"
+                           " registers on this architecture")
+    registers = job.saved_registers()
+    if not any(v for n, v in registers.items() if n in ("rip", "pc")):
         print("(no saved context: the job's stack is not readable%s)" %
-              (" in this core file" if core_file() else ""))
+              (" in this core file: see CORE FILES in asyncjob-gdb(7)" if core_file() else ""))
         return
     level = selected_level()
     UNWINDER.job = job
+    UNWINDER.registers = registers
     gdb.invalidate_cached_frames()
     try:
         frame, last, n = gdb.newest_frame().older(), None, 0
@@ -279,7 +297,10 @@ def job_backtrace(job):
 
 
 def core_file():
-    return "core file" in gdb.execute("info target", to_string=True)
+    connection = getattr(gdb.selected_inferior(), "connection", None)
+    if connection is not None:
+        return connection.type == "core"
+    return "core dump file" in gdb.execute("info target", to_string=True)
 
 
 def thread_label(job):
