@@ -140,6 +140,21 @@ check "man -w finds asyncjob(7)" sh -c "MANPATH='$prefix/share/man' man -w 7 asy
 check "an alias page shows its family's page" \
   sh -c "MANPATH='$prefix/share/man' MANWIDTH=80 man ASYNC_WAIT_CTX_clear_fd 2>/dev/null | grep -q 'ASYNC_WAIT_CTX_new'"
 
+# The gdb extension, where gdb auto-loads it: the auto-load directory, then the library's
+# real file name, then -gdb.py; gdb must then know the jobs of the consumer.
+script=$prefix/share/gdb/auto-load$(readlink -f "$so")-gdb.py
+check "the gdb extension is installed as $script" test -f "$script"
+if command -v gdb >/dev/null 2>&1; then
+  al=$prefix/share/gdb/auto-load
+  gout=$(LD_LIBRARY_PATH=$libdir gdb -nx -batch -iex "add-auto-load-scripts-directory $al" \
+    -iex "add-auto-load-safe-path $al" -ex 'break job' -ex run -ex 'info asyncjobs' \
+    "$work/consumer" 2>&1)
+  check "gdb auto-loads the extension: info asyncjobs shows the consumer's running job" \
+    sh -c "echo \"\$1\" | grep -Eq '^1 .* running +job '" _ "$gout"
+else
+  bad "gdb is not installed (Debian package gdb): cannot check the extension"
+fi
+
 echo "=== make uninstall"
 if (cd "$work/build" && make uninstall >uninstall.out 2>&1); then
   left=$(cd "$prefix" && find . ! -type d)
