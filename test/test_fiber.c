@@ -63,8 +63,8 @@ static void *echo_mixed(struct fiber *f, void *arg)
         if (v == UINTPTR_MAX)
             return (void *)(uintptr_t)0xBA1;
         /* Bit 1 here and bit 0 on the caller's side: all four pairings, over and over. */
-        struct fiber *back = (k & 2) ? fiber_leave_balanced(f, (void *)(v ^ k))
-                                     : fiber_leave(f, (void *)(v ^ k));
+        fiber_post(f, (void *)(v ^ k));
+        struct fiber *back = (k & 2) ? fiber_leave_balanced(f) : fiber_leave(f);
         ck_assert_ptr_eq(back, f);
         v = (uintptr_t)fiber_message(back);
     }
@@ -76,15 +76,16 @@ START_TEST(switch_balanced_and_plain_interoperate)
     ck_assert_int_eq(fiber_create(&f, echo_mixed), 0);
     for (uintptr_t i = 0; i < 100000; i++) {
         uintptr_t sent = i * 7 + 1;
-        struct fiber *back = (i & 1) ? fiber_enter_balanced(&f, (void *)sent)
-                                     : fiber_enter(&f, (void *)sent);
+        fiber_post(&f, (void *)sent);
+        struct fiber *back = (i & 1) ? fiber_enter_balanced(&f) : fiber_enter(&f);
         ck_assert_ptr_eq(back, &f);
         uintptr_t got = (uintptr_t)fiber_message(back);
         if (got != (sent ^ i))
             ck_abort_msg("switch %lu: sent %lu, got %lu", (unsigned long)i,
                          (unsigned long)sent, (unsigned long)got);
     }
-    ck_assert_ptr_eq(fiber_enter_balanced(&f, (void *)UINTPTR_MAX), &f);
+    fiber_post(&f, (void *)UINTPTR_MAX);
+    ck_assert_ptr_eq(fiber_enter_balanced(&f), &f);
     ck_assert(fiber_finished(&f));
     ck_assert_ptr_eq(fiber_message(&f), (void *)(uintptr_t)0xBA1);
     fiber_destroy(&f);
