@@ -81,8 +81,9 @@ static inline void fiber_post(struct fiber *f, void *data)
  * `int name(int v)`, returning `v`. Use them as tail calls, `return name();`. Should the
  * compiler emit a real call instead, the helper simply returns to its caller, so it is
  * correct either way. One helper per return site, so that targets are learned apart.
+ * x86-64 only: elsewhere a plain return (see README, Architectures).
  */
-#if defined(FIBER_ASM_CALL) && defined(__x86_64__) && defined(__LP64__)
+#if defined(__x86_64__) && defined(__LP64__)
 # define FIBER_STR_(x) #x
 # define FIBER_STR(x) FIBER_STR_(x)
 # define FIBER_RETURN_ASM(name, set_eax)                                                  \

@@ -92,6 +92,51 @@ START_TEST(switch_balanced_and_plain_interoperate)
 }
 END_TEST
 
+/* ---- the predicted-return helpers: the right value to the right place, whether they are
+ * reached by a tail jump (as in the API's hot path) or by a plain call ---- */
+
+FIBER_RETURN_HELPER(test_return_seven, 7);
+FIBER_RETURN_HELPER_ARG(test_return_arg);
+
+/* Each helper in tail position, so that it returns for this function (at -O1 and up);
+ * the switch before it is what the API's pause does. */
+static __attribute__((noinline)) int leave_then_return(struct fiber *f, int v)
+{
+    fiber_post(f, (void *)(uintptr_t)v);
+    fiber_leave(f);
+    if (v % 3 == 0)
+        return test_return_seven();
+    return test_return_arg(v * 2);
+}
+
+static void *returns_in_fiber(struct fiber *f, void *arg)
+{
+    for (int i = 1; i <= 3000; i++) {
+        volatile int canary = i ^ 0x5a5a; /* the frame must survive the return */
+        int got = leave_then_return(f, i);
+        if (got != (i % 3 == 0 ? 7 : i * 2) || canary != (i ^ 0x5a5a))
+            return (void *)(uintptr_t)i; /* the first bad round */
+    }
+    return NULL;
+}
+
+START_TEST(return_helpers_jump_and_call)
+{
+    /* Plain calls: the helper returns to its own caller. */
+    volatile int in = 20;
+    ck_assert_int_eq(test_return_seven() + 1, 8);
+    ck_assert_int_eq(test_return_arg(in) + 1, 21);
+    /* Tail positions after switches, 3000 times each way. */
+    struct fiber f;
+    ck_assert_int_eq(fiber_create(&f, returns_in_fiber), 0);
+    for (uintptr_t i = 1; i <= 3000; i++)
+        ck_assert_ptr_eq(fiber_resume(&f, NULL), (void *)i);
+    ck_assert_ptr_eq(fiber_resume(&f, NULL), NULL);
+    ck_assert(fiber_finished(&f));
+    fiber_destroy(&f);
+}
+END_TEST
+
 /* ---- 10,000 fibers alive at once, each keeping its own locals ---- */
 
 #ifdef ASYNCJOB_TSAN
@@ -391,6 +436,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, switch_million_round_trips);
     tcase_add_test(tc, switch_balanced_and_plain_interoperate);
+    tcase_add_test(tc, return_helpers_jump_and_call);
     tcase_add_test(tc, switch_ten_thousand_interleaved);
     tcase_add_test(tc, switch_keeps_fp_rounding_per_fiber);
     tcase_add_test(tc, guard_page_mprotect_faults);
