@@ -75,14 +75,20 @@ class Registry:
     def links(self):
         """Every job's address, in creation order. The walk is bounded and checks the
         back links, since a core file may have been taken in the middle of an update."""
-        link, seen = self.pointer(self.head), 0
-        while link != self.head:
-            if seen > self.count or self.pointer(link + self.ptr) == 0:
-                raise gdb.GdbError("asyncjob: the job list is damaged after %d jobs" % seen)
-            yield link - self.off["job_link"]
-            prev, link, seen = link, self.pointer(link), seen + 1
-            if self.pointer(link + self.ptr) != prev:
-                raise gdb.GdbError("asyncjob: the job list is damaged after %d jobs" % seen)
+        link, seen, found = self.pointer(self.head), 0, []
+        try:
+            while link != self.head:
+                if seen > self.count or self.pointer(link + self.ptr) == 0:
+                    break
+                found.append(link - self.off["job_link"])
+                prev, link, seen = link, self.pointer(link), seen + 1
+                if self.pointer(link + self.ptr) != prev:
+                    break
+        except gdb.MemoryError:
+            pass
+        if link != self.head:
+            print("asyncjob: the job list is damaged or unreadable after %d jobs" % seen)
+        return found
 
 
 def find_registry():
@@ -163,7 +169,13 @@ def live_threads():
 def jobs():
     reg = find_registry()
     threads = live_threads()
-    return reg, [Job(reg, a, threads) for a in reg.links()]
+    found = []
+    for address in reg.links():
+        try:
+            found.append(Job(reg, address, threads))
+        except gdb.MemoryError:
+            print("asyncjob: the job at 0x%x cannot be read" % address)
+    return reg, found
 
 
 def symbol_name(address, cache={}):
