@@ -29,7 +29,9 @@ gdb -nx -batch -ex 'python import gdb.unwinder' >/dev/null 2>&1 ||
 [ -x "$prog" ] || { echo "Bail out! $prog not built"; exit 1; }
 
 tmp=$(mktemp -d) || exit 1
+# Cleared at the end (dash under valgrind counts a trap still set at exit as a leak).
 trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
 to=
 command -v timeout >/dev/null 2>&1 && to="timeout 300"
 
@@ -41,10 +43,13 @@ sanitized=no
 grep -q '^#define ASYNCJOB_[AT]SAN 1' config.h 2>/dev/null && sanitized=yes
 case ${SAN_CFLAGS:-} in *-fsanitize=*) sanitized=yes ;; esac
 
-# gdb OUTPUT [GDB-ARGS...]: a batch session with the extension loaded by hand.
+# gdb OUTPUT [GDB-ARGS...]: a batch session with the extension loaded by hand, and the
+# library taken from $libpath if set.
+libpath=
 run_gdb() {
   out=$1; shift
-  $to gdb -q -nx -batch -ex "source $ext" "$@" >"$out" 2>&1
+  $to env ${libpath:+LD_LIBRARY_PATH=$libpath} gdb -q -nx -batch -ex "source $ext" "$@" \
+    >"$out" 2>&1
 }
 # A live session: stop in the running job, list, unwind, then let the program finish.
 live() { # OUTPUT GDB-COMMAND-AT-THE-STOP [PROGRAM-ARGUMENTS...]
@@ -160,7 +165,9 @@ for how in --strip-debug --strip-all; do
   fi
   d=$tmp/lib$how && mkdir -p "$d" && cp "$so" "$d/libasyncjob.so.0" &&
     "$STRIP" $how "$d/libasyncjob.so.0" || { not_ok "$what: strip"; continue; }
-  LD_LIBRARY_PATH=$d live "$tmp/strip$how.out" echo
+  libpath=$d
+  live "$tmp/strip$how.out" echo
+  libpath=
   check "$what: listed and unwound live, the stripped copy loaded" "$tmp/strip$how.out" \
     listed_and_unwound "$tmp/strip$how.out" "$d/libasyncjob.so.0"
 done
@@ -181,3 +188,5 @@ check "an extension for another layout version refuses the registry" "$tmp/versi
 run_gdb "$tmp/noproc.out" -ex 'info asyncjobs' "$prog"
 check "without a process: a clear error" "$tmp/noproc.out" \
   grep -q 'libasyncjob is not loaded in this process\|No registers\|No symbol' "$tmp/noproc.out"
+rm -rf "$tmp"
+trap - EXIT INT TERM
