@@ -110,8 +110,9 @@ check "live: the second thread's job paused in gamma_leaf unwinds to its entry" 
 check "live: bt of the idle job 1 and the running job 3 is refused" "$tmp/live.out" \
   sh -c "grep -q 'job 1 is idle, not paused' '$tmp/live.out' &&
          grep -q 'job 3 is running, not paused' '$tmp/live.out'"
+# (The program exits 0 only if every job then finishes with its expected result.)
 check "live: the process is unchanged: every job finishes afterwards" "$tmp/live.out" \
-  sh -c "grep -q '^ok\$' '$tmp/live.out' && grep -q 'exited normally' '$tmp/live.out'"
+  grep -q 'exited normally' "$tmp/live.out"
 
 # 7-8: a core file written by gcore. gdb 13's gcore leaves out a mapping it cannot read
 # whole, and guard regions (MADV_GUARD_INSTALL) make the default stacks' slabs such
