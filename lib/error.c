@@ -6,7 +6,7 @@
 
 #include "error.h"
 
-__thread int error_last __attribute__((tls_model("initial-exec")));
+__thread int error_last TLS_INITIAL_EXEC;
 
 static const char *const messages[] = {
     [ASYNCJOB_OK] = "No error.",

@@ -6,9 +6,10 @@
 #define ASYNCJOB_ERROR_H
 
 #include "asyncjob.h"
+#include "compiler.h"
 
 /* Thread-local; initial-exec so that reading or writing it never calls __tls_get_addr. */
-extern __thread int error_last __attribute__((tls_model("initial-exec")));
+extern __thread int error_last TLS_INITIAL_EXEC;
 
 /* Record `code` for the calling thread. Kept inline: it is a single store. */
 static inline void error_set(enum asyncjob_error code)

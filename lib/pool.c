@@ -12,7 +12,7 @@
 #include "error.h"
 #include "pool.h"
 
-__thread struct pool_thread pool_tls __attribute__((tls_model("initial-exec")));
+__thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
 /* Sent into an idle job's fiber to make its loop return, so the stack is left for good. */
 #define POOL_MSG_QUIT ((void *)3)

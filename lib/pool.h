@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "asyncjob.h"
+#include "compiler.h"
 #include "fiber.h"
 
 /* Argument copies up to this size live inside the job: no allocation per start. */
@@ -53,6 +54,12 @@ struct async_job_st {
     _Alignas(16) unsigned char inline_args[POOL_INLINE_ARGS];
 };
 
+/* One load tests both pause refusals; the API layer recovers a job from its fiber. */
+STATIC_ASSERT(sizeof(((ASYNC_JOB *)0)->nopause) ==
+                  sizeof(((ASYNC_JOB *)0)->blocked) + sizeof(((ASYNC_JOB *)0)->cancelled),
+              "nopause must overlay blocked and cancelled exactly");
+STATIC_ASSERT(POOL_INLINE_ARGS % 8 == 0, "inline argument copies move whole words");
+
 /* The calling thread's state. It lives in TLS itself (no pointer to chase). */
 struct pool_thread {
     ASYNC_JOB *current;  /* the running job, or NULL on the dispatcher. Set by the resume
@@ -67,7 +74,7 @@ struct pool_thread {
     int initialised;
 };
 
-extern __thread struct pool_thread pool_tls __attribute__((tls_model("initial-exec")));
+extern __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
 /* The calling thread's state: one %fs-relative address, never cached across a switch. */
 static inline struct pool_thread *pool_self(void)
@@ -86,7 +93,7 @@ ASYNC_JOB *pool_acquire(struct pool_thread *pt);
 static inline ASYNC_JOB *pool_take_idle(struct pool_thread *pt)
 {
     ASYNC_JOB *job = pt->idle;
-    if (__builtin_expect(job != NULL, 1)) {
+    if (likely(job != NULL)) {
         pt->idle = job->next_idle;
         pt->idle_count--;
     }
@@ -100,7 +107,7 @@ void pool_destroy_job(ASYNC_JOB *job);
  * destroyed if its pool is gone. */
 static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job)
 {
-    if (__builtin_expect(job->pool_gen != pt->pool_gen, 0)) {
+    if (unlikely(job->pool_gen != pt->pool_gen)) {
         pool_destroy_job(job);
         return;
     }
