@@ -165,17 +165,8 @@ static size_t size_asked = STACK_DEFAULT_SIZE;
 static pthread_once_t size_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t size_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/*
- * Size epochs. A stack without a deep mark of its own points its mark at the word of the
- * epoch it was made in; growing the stack size makes that word stale, so that every such
- * job finishing from then on, on any thread, is checked against the new size (the pools
- * of other threads are theirs alone: this is how they learn of it). The words are reused
- * round robin; a stack made STACK_EPOCHS growths ago is then merely not checked again.
- */
-#define STACK_EPOCHS 64
-#define STACK_MARK_STALE (~STACK_MARK)
-static uint32_t epochs[STACK_EPOCHS] = { [0] = STACK_MARK };
-static unsigned epoch_now;
+/* Starts as an arbitrary value, so that zeroed memory never passes for an intact mark. */
+uint32_t stack_epoch = 0x6a6f6273u; /* "jobs" */
 
 static size_t round_to_pages(size_t n)
 {
@@ -239,15 +230,9 @@ int stack_set_size(size_t bytes)
     pthread_mutex_lock(&size_lock);
     size_t old = asked_size();
     __atomic_store_n(&size_asked, n, __ATOMIC_RELAXED);
-    if (n > old) {
-        /* The new epoch's word first, then the old one stale (release: whoever sees it
-         * stale sees the new size too). */
-        unsigned e = __atomic_load_n(&epoch_now, __ATOMIC_RELAXED);
-        unsigned next = (e + 1) % STACK_EPOCHS;
-        __atomic_store_n(&epochs[next], STACK_MARK, __ATOMIC_RELAXED);
-        __atomic_store_n(&epoch_now, next, __ATOMIC_RELAXED);
-        __atomic_store_n(&epochs[e], STACK_MARK_STALE, __ATOMIC_RELEASE);
-    }
+    if (n > old) /* release: whoever sees the new epoch sees the new size too */
+        __atomic_store_n(&stack_epoch, __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED) + 1,
+                         __ATOMIC_RELEASE);
     pthread_mutex_unlock(&size_lock);
     return 1;
 }
@@ -374,13 +359,21 @@ static int has_deep_mark(const struct stack *s)
     return (uintptr_t)s->mark - (uintptr_t)s->lo < s->size;
 }
 
-/* Write the word at STACK_DEEP below the top; not instrumented, like stack_mark_ok(). */
+/* Write or read the mark; not instrumented, like stack_mark_ok(). */
 #ifdef ASYNCJOB_ASAN
 __attribute__((no_sanitize_address))
 #endif
-static void write_mark(uint32_t *m)
+static void write_mark(uint32_t *m, uint32_t v)
 {
-    __atomic_store_n(m, STACK_MARK, __ATOMIC_RELAXED);
+    __atomic_store_n(m, v, __ATOMIC_RELAXED);
+}
+
+#ifdef ASYNCJOB_ASAN
+__attribute__((no_sanitize_address))
+#endif
+static int mark_intact(const struct stack *s)
+{
+    return __atomic_load_n(s->mark, __ATOMIC_RELAXED) == s->mark_value;
 }
 
 /*
@@ -391,16 +384,17 @@ static void write_mark(uint32_t *m)
  */
 static void set_mark(struct stack *s)
 {
-    if (s->mark == NULL && s->free_fn == default_free && s->size > STACK_DEEP + page_size()
+    if (s->mark == NULL) {
+        s->mark = &s->mark_value;
+        if (s->free_fn == default_free && s->size > STACK_DEEP + page_size()
 #ifdef HAVE_VALGRIND_VALGRIND_H
-        && !RUNNING_ON_VALGRIND
+            && !RUNNING_ON_VALGRIND
 #endif
-    )
-        s->mark = (uint32_t *)(void *)((char *)s->lo + s->size - STACK_DEEP);
-    if (s->mark != NULL && has_deep_mark(s))
-        write_mark(s->mark);
-    else
-        s->mark = &epochs[__atomic_load_n(&epoch_now, __ATOMIC_RELAXED)];
+        )
+            s->mark = (uint32_t *)(void *)((char *)s->lo + s->size - STACK_DEEP);
+    }
+    s->mark_value = __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED);
+    write_mark(s->mark, s->mark_value);
 }
 
 int stack_alloc(struct stack *s)
@@ -457,7 +451,8 @@ int stack_too_small(const struct stack *s)
 
 int stack_renew(struct stack *s, const void *frame)
 {
-    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* pairs with stack_set_size() */
+    /* Acquire, pairing with stack_set_size(): the size read next is at least as new. */
+    (void)__atomic_load_n(&stack_epoch, __ATOMIC_ACQUIRE);
     if (stack_too_small(s))
         return 0;
     if (has_deep_mark(s)) {
@@ -485,7 +480,7 @@ size_t stack_peak(const struct stack *s)
     size_t pages = (s->size + page - 1) / page;
     /* The deep mark's page is resident from the start: it counts once the job went past
      * the word, which it then has overwritten. */
-    const char *skip = has_deep_mark(s) && stack_mark_ok(s->mark)
+    const char *skip = has_deep_mark(s) && mark_intact(s)
         ? (const char *)((uintptr_t)s->mark & ~(uintptr_t)(page - 1)) : NULL;
     unsigned char vec[64];
     for (size_t i = 0; i < pages; i += sizeof(vec)) {

@@ -25,8 +25,9 @@
  * frames back when it finishes (a fresh job needs one page; see stack_mark_ok()). */
 #define STACK_DEEP 65536
 
-/* The value of an intact mark word. */
-#define STACK_MARK 0x6a6f6273u
+/* The size epoch: the value of every intact mark word (see struct stack). It changes
+ * when the stack size grows, so that every job made before finds its mark stale. */
+extern uint32_t stack_epoch;
 
 /* A custom allocator's stack smaller than this is refused: a custom stack has no guard page
  * to stop an overflow, and less than a page cannot even hold the dynamic linker's lazy
@@ -38,21 +39,25 @@ struct stack {
     void *lo;
     size_t size;
     ASYNC_stack_free_fn free_fn; /* the function that must release lo */
-    /* The word a finishing job checks. In a default stack larger than STACK_DEEP plus a
-     * page it lies STACK_DEEP below the top (a job that went that deep overwrites it);
-     * elsewhere it is the word of the size epoch the stack was made in, which turns
-     * stale when the stack size grows. Either way: intact, nothing to do. */
+    /* The word a finishing job checks against stack_epoch. In a default stack larger
+     * than STACK_DEEP plus a page it lies STACK_DEEP below the top, where a job that
+     * went that deep overwrites it; elsewhere it is mark_value. Written with the epoch
+     * in force when the stack was made or last renewed (mark_value keeps that value),
+     * so it also turns stale when the stack size grows. */
     uint32_t *mark;
+    uint32_t mark_value;
 };
 
-/* One load and one compare: the finish path's whole cost. Not instrumented by ASan: a
- * deep job's dead frames may have left the word's shadow poisoned. */
+/* The finish path's whole cost: two loads (the mark, and the epoch, which only a growth
+ * of the stack size ever writes) and a compare. Not instrumented by ASan: a deep job's
+ * dead frames may have left the word's shadow poisoned. */
 #ifdef ASYNCJOB_ASAN
 __attribute__((no_sanitize_address))
 #endif
 static inline int stack_mark_ok(const uint32_t *mark)
 {
-    return __builtin_expect(__atomic_load_n(mark, __ATOMIC_RELAXED) == STACK_MARK, 1);
+    /* Only the owner thread writes *mark; the epoch is shared, hence atomic. */
+    return __builtin_expect(*mark == __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED), 1);
 }
 
 /* A job on `s` finished and its mark was not intact: if the stack is smaller than the

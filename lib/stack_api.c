@@ -13,8 +13,8 @@ ASYNCJOB_API int asyncjob_set_stack_size(size_t bytes)
 {
     if (!stack_set_size(bytes))
         return 0;
-    /* This thread's idle jobs can go at once; other threads' go as they finish, when their
-     * stale size epoch sends them through stack_renew(). From inside a job nothing can be
+    /* This thread's idle jobs can go at once; other threads' go as they finish, when the
+     * new size epoch sends them through stack_renew(). From inside a job nothing can be
      * freed (it takes a switch), so the epoch does it there too. */
     struct pool_thread *pt = pool_self();
     if (pt->current == NULL)

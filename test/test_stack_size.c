@@ -604,7 +604,8 @@ START_TEST(deep_pool_falls_back_to_fresh_rss)
     }
     ck_assert_uint_eq(pool_tls.idle_count, POOL);
     size_t after = rss_bytes();
-    ck_assert_msg(after < fresh + (deep - fresh) / 8,
+    /* ASan's shadow of the stacks (a byte per eight) is ASan's, and stays resident. */
+    ck_assert_msg(after < fresh + (deep - fresh) / (SCALE > 1 ? 4 : 8),
                   "RSS fresh %zu KiB, 32 deep jobs %zu KiB, after they finished %zu KiB",
                   fresh / KIB, deep / KIB, after / KIB);
     ASYNC_cleanup_thread();
