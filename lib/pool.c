@@ -44,8 +44,8 @@ static __attribute__((noinline, cold)) const uint32_t *job_came_back_marked(ASYN
 /*
  * The body of every job fiber: run the job's function, report "finished" to the
  * dispatcher, wait in the pool for the next start. Resumed with POOL_MSG_QUIT, it returns,
- * which ends the fiber. Between the two, the one check of the stack's mark (a load and a
- * compare): everything else about giving memory back happens only when it fails.
+ * which ends the fiber. Between the two, the one check of the stack's mark (two loads and
+ * a compare): giving memory back, and noticing a size change, happen only when it fails.
  */
 static void *job_main(struct fiber *f, void *msg)
 {
