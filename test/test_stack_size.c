@@ -27,6 +27,7 @@
 #include "../lib/pool.h"
 #include "../lib/stack.h"
 #include "counting_stacks.h"
+#include "segv_altstack.h"
 #include "tap_skip.h"
 
 #ifdef ASYNCJOB_ASAN
@@ -50,9 +51,10 @@ static size_t page(void)
 
 /* ---- helpers: a child process that reports one number, or dies ------------------ */
 
-/* Run fn() in a child with ASYNCJOB_STACK_SIZE set to `env` (unset if NULL); the value it
- * returns comes back through a pipe. The child's wait status goes to *status. */
-static size_t in_child(const char *env, size_t (*fn)(void), int *status)
+/* Fork a child with ASYNCJOB_STACK_SIZE set to `env` (unset if NULL) that runs
+ * body(fd) and exits 0; what it writes to fd (up to len bytes) lands in buf. Returns the
+ * number of bytes read; the child's wait status goes to *status. */
+static size_t spawn(const char *env, void (*body)(int fd), void *buf, size_t len, int *status)
 {
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
@@ -64,18 +66,39 @@ static size_t in_child(const char *env, size_t (*fn)(void), int *status)
             setenv("ASYNCJOB_STACK_SIZE", env, 1);
         else
             unsetenv("ASYNCJOB_STACK_SIZE");
-        size_t v = fn();
-        _exit(write(fds[1], &v, sizeof(v)) == (ssize_t)sizeof(v) ? 0 : 70);
+        body(fds[1]);
+        _exit(0);
     }
     close(fds[1]);
-    size_t v = 0;
-    ssize_t n;
-    do
-        n = read(fds[0], &v, sizeof(v));
-    while (n < 0 && errno == EINTR);
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fds[0], (char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
     close(fds[0]);
     ck_assert_int_eq(waitpid(pid, status, 0), pid);
-    return n == (ssize_t)sizeof(v) ? v : 0;
+    return got;
+}
+
+static size_t (*child_fn)(void);
+
+static void write_value(int fd)
+{
+    size_t v = child_fn();
+    if (write(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+        _exit(70);
+}
+
+/* Run fn() in a child (see spawn()); the value it returns. */
+static size_t in_child(const char *env, size_t (*fn)(void), int *status)
+{
+    size_t v = 0;
+    child_fn = fn;
+    return spawn(env, write_value, &v, sizeof(v), status) == sizeof(v) ? v : 0;
 }
 
 static size_t get_size(void)
@@ -336,58 +359,32 @@ static int dig_job_reporting(void *arg)
     return dig_job(arg);
 }
 
-/* In a child (ASYNCJOB_STACK_SIZE = env, or unset): a job 200 KiB deep. words[0] gets the
- * stack's lowest byte, words[1] the faulting address or 1 if the job finished. */
+/* A job 200 KiB deep, in a child: it writes the stack's lowest byte, then either the
+ * faulting address (from the handler) or 1 if the job finished. */
+static void deep_child(int fd)
+{
+    report_fd = fd;
+    /* A sanitizer keeps its own handler, which reports and exits. */
+    if (!SANITIZED && catch_segv_on_altstack(on_segv) != 0)
+        _exit(72);
+    /* Memcheck would report the write into the guard page as an error of the program's
+     * (whichever store of a frame gets there first): here it is the point. */
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    if (getenv("ASYNCJOB_STACK_SIZE") == NULL)
+        VALGRIND_DISABLE_ERROR_REPORTING;
+#endif
+    ASYNC_JOB *job = NULL;
+    int ret = -1;
+    size_t depth = DEEP;
+    if (ASYNC_start_job(&job, NULL, &ret, dig_job_reporting, &depth, sizeof(depth)) ==
+            ASYNC_FINISH && ret == 0)
+        put_word(1);
+}
+
 static void run_deep_child(const char *env, int *status, uintptr_t words[2])
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        report_fd = fds[1];
-        if (env != NULL)
-            setenv("ASYNCJOB_STACK_SIZE", env, 1);
-        else
-            unsetenv("ASYNCJOB_STACK_SIZE");
-        if (!SANITIZED) { /* a sanitizer keeps its own handler, which reports and exits */
-            static char altstack[64 * 1024];
-            stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack), .ss_flags = 0 };
-            struct sigaction sa;
-            memset(&sa, 0, sizeof(sa));
-            sa.sa_sigaction = on_segv;
-            sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-            if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGSEGV, &sa, NULL) != 0)
-                _exit(72);
-        }
-        /* Memcheck would report the write into the guard page as an error of the
-         * program's (whichever store of a frame gets there first): it is the point here. */
-#ifdef HAVE_VALGRIND_VALGRIND_H
-        if (env == NULL)
-            VALGRIND_DISABLE_ERROR_REPORTING;
-#endif
-        ASYNC_JOB *job = NULL;
-        int ret = -1;
-        size_t depth = DEEP;
-        if (ASYNC_start_job(&job, NULL, &ret, dig_job_reporting, &depth, sizeof(depth)) ==
-                ASYNC_FINISH && ret == 0)
-            put_word(1);
-        _exit(0);
-    }
-    close(fds[1]);
     words[0] = words[1] = 0;
-    size_t got = 0;
-    while (got < 2 * sizeof(uintptr_t)) {
-        ssize_t n = read(fds[0], (char *)words + got, 2 * sizeof(uintptr_t) - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fds[0]);
-    ck_assert_int_eq(waitpid(pid, status, 0), pid);
+    spawn(env, deep_child, words, 2 * sizeof(uintptr_t), status);
 }
 
 START_TEST(deep_job_finishes_with_256k)
