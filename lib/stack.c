@@ -425,6 +425,7 @@ int stack_alloc(struct stack *s)
     s->lo = lo;
     s->size = num;
     s->free_fn = f;
+    s->asked = asked;
     s->mark = NULL;
     set_mark(s);
     return 0;
@@ -443,10 +444,7 @@ void stack_free(struct stack *s)
 
 int stack_too_small(const struct stack *s)
 {
-    size_t want = asked_size();
-    if (s->free_fn == default_free)
-        want *= STACK_SCALE;
-    return s->size < want;
+    return s->asked < asked_size();
 }
 
 int stack_renew(struct stack *s, const void *frame)

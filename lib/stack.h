@@ -39,6 +39,7 @@ struct stack {
     void *lo;
     size_t size;
     ASYNC_stack_free_fn free_fn; /* the function that must release lo */
+    size_t asked;                /* the size in force when it was made (before scaling) */
     /* The word a finishing job checks against stack_epoch. In a default stack larger
      * than STACK_DEEP plus a page it lies STACK_DEEP below the top, where a job that
      * went that deep overwrites it; elsewhere it is mark_value. Written with the epoch
@@ -66,7 +67,8 @@ static inline int stack_mark_ok(const uint32_t *mark)
  * deep, renew the mark and return 1. */
 int stack_renew(struct stack *s, const void *frame);
 
-/* Whether `s` is smaller than a stack made now would be. */
+/* Whether `s` was made for a smaller size than the one in force. (Not its actual size: a
+ * custom allocator may give less than it is asked for, every time.) */
 int stack_too_small(const struct stack *s);
 
 /* Bytes of `s` in pages that are resident, from its lowest such page to its top; 0 if

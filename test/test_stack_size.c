@@ -312,6 +312,39 @@ START_TEST(custom_allocator_gets_the_size)
 }
 END_TEST
 
+/* A custom allocator that gives less than it is asked for, every time: its jobs are made
+ * for the size in force, so they are pooled as usual, not replaced at each finish. */
+static int stingy_allocs;
+
+static void *stingy_alloc(size_t *num)
+{
+    stingy_allocs++;
+    *num = 32 * KIB;
+    return real_alloc(num);
+}
+
+static size_t stingy_reuse(void)
+{
+    ASYNC_stack_free_fn real_free;
+    ASYNC_get_mem_functions(&real_alloc, &real_free);
+    if (!ASYNC_set_mem_functions(stingy_alloc, real_free) || !asyncjob_set_stack_size(64 * KIB))
+        return 99;
+    for (int i = 0; i < 5; i++) {
+        ASYNC_JOB *job = NULL;
+        int ret;
+        if (ASYNC_start_job(&job, NULL, &ret, nothing, NULL, 0) != ASYNC_FINISH)
+            return 98;
+    }
+    return (size_t)stingy_allocs;
+}
+
+START_TEST(custom_allocator_giving_less_is_pooled)
+{
+    int status;
+    ck_assert_uint_eq(in_child(NULL, stingy_reuse, &status), 1);
+}
+END_TEST
+
 /* ---- a job 200 KiB deep ------------------------------------------------------ */
 
 static char *dig_top;
@@ -720,6 +753,7 @@ static Suite *suite(void)
     tcase_add_test(tc, new_stacks_have_the_new_size);
     tcase_add_test(tc, other_threads_replace_small_stacks);
     tcase_add_test(tc, custom_allocator_gets_the_size);
+    tcase_add_test(tc, custom_allocator_giving_less_is_pooled);
     tcase_add_test(tc, deep_job_finishes_with_256k);
     tcase_add_test(tc, deep_job_dies_at_guard_by_default);
     tcase_add_test(tc, peak_of_a_job_paused_20k_deep);
