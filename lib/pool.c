@@ -92,8 +92,7 @@ void pool_destroy_job(ASYNC_JOB *job)
     alloc_heap_free(job);
 }
 
-/* Destroy idle jobs (newest first) until at most `keep` remain; how many it destroyed. */
-static size_t trim_idle(struct pool_thread *pt, size_t keep)
+size_t pool_trim(struct pool_thread *pt, size_t keep)
 {
     size_t n = 0;
     while (pt->idle_count > keep) {
@@ -102,11 +101,6 @@ static size_t trim_idle(struct pool_thread *pt, size_t keep)
         n++;
     }
     return n;
-}
-
-size_t pool_trim(struct pool_thread *pt, size_t keep)
-{
-    return trim_idle(pt, keep);
 }
 
 void pool_drop_small(struct pool_thread *pt)
@@ -157,7 +151,7 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
     /* A lower limit takes effect at once for idle jobs; jobs in use finish normally. */
     if (max_size != 0 && pt->count > max_size) {
         size_t excess = pt->count - max_size;
-        trim_idle(pt, excess < pt->idle_count ? pt->idle_count - excess : 0);
+        pool_trim(pt, excess < pt->idle_count ? pt->idle_count - excess : 0);
     }
     /* Top up: stop quietly at the first job that cannot be created. */
     while (pt->idle_count < init_size && (max_size == 0 || pt->count < max_size)) {
@@ -174,7 +168,7 @@ void pool_cleanup(struct pool_thread *pt)
 {
     if (!pt->initialised)
         return;
-    trim_idle(pt, 0);
+    pool_trim(pt, 0);
     fiber_release_thread();
     /* Jobs still paused are orphans now: they may finish later and are then freed. */
     pt->pool_gen++;

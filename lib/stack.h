@@ -61,10 +61,10 @@ static inline int stack_mark_ok(const uint32_t *mark)
     return __builtin_expect(*mark == __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED), 1);
 }
 
-/* A job on `s` finished and its mark was not intact: if the stack is smaller than the
- * size in force, return 0 (the caller frees the job rather than pool it). Otherwise give
- * back the pages below `frame` (the caller's frame, on this very stack) if the job went
- * deep, renew the mark and return 1. */
+/* A job on `s` finished and its mark was not intact: if the stack was made for a smaller
+ * size than the one in force, return 0 (the caller frees the job rather than pool it).
+ * Otherwise give back the pages below `frame` (the caller's frame, on this very stack)
+ * if the job went deep, renew the mark and return 1. */
 int stack_renew(struct stack *s, const void *frame);
 
 /* Whether `s` was made for a smaller size than the one in force. (Not its actual size: a
