@@ -13,3 +13,4 @@
 #include "pool.c"
 #include "wait_ctx.c"
 #include "async.c"
+#include "stack_api.c"

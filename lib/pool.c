@@ -23,15 +23,38 @@ static int exit_key_ok;
 static uint64_t next_thread_id = 1;
 
 /*
+ * A job finished and its stack's mark was not intact (stack.h): it went deep, or the
+ * stack size grew since its stack was made. A stack now too small leaves the pool: its
+ * pool generation is made stale, so that pool_release() frees it like an orphan. Returns
+ * the mark to check next time. noinline: __builtin_frame_address(0) must be this frame,
+ * on the job's own stack, below which stack_renew() may give pages back.
+ */
+static __attribute__((noinline, cold)) const uint32_t *job_came_back_marked(ASYNC_JOB *job)
+{
+    if (!stack_renew(&job->fiber.stack, __builtin_frame_address(0))) {
+        struct pool_thread *pt = pool_self();
+        if (job->pool_gen == pt->pool_gen) {
+            pt->count--;
+            job->pool_gen = pt->pool_gen - 1;
+        }
+    }
+    return job->fiber.stack.mark;
+}
+
+/*
  * The body of every job fiber: run the job's function, report "finished" to the
  * dispatcher, wait in the pool for the next start. Resumed with POOL_MSG_QUIT, it returns,
- * which ends the fiber.
+ * which ends the fiber. Between the two, the one check of the stack's mark (two loads and
+ * a compare): giving memory back, and noticing a size change, happen only when it fails.
  */
 static void *job_main(struct fiber *f, void *msg)
 {
     ASYNC_JOB *job = (ASYNC_JOB *)(void *)f; /* the fiber is the job's first member */
+    const uint32_t *mark = job->fiber.stack.mark;
     while (msg != POOL_MSG_QUIT) {
         job->ret = job->func(job->args);
+        if (!stack_mark_ok(mark))
+            mark = job_came_back_marked(job);
         pool_self()->current = NULL;
         job->active_tid = POOL_NOT_ACTIVE; /* what the dispatcher takes for "finished" */
         /* Balanced: when the start that ran this job sees it end without a pause, that
@@ -69,12 +92,30 @@ void pool_destroy_job(ASYNC_JOB *job)
     alloc_heap_free(job);
 }
 
-/* Destroy idle jobs (newest first) until at most `keep` remain. */
-static void trim_idle(struct pool_thread *pt, size_t keep)
+size_t pool_trim(struct pool_thread *pt, size_t keep)
 {
+    size_t n = 0;
     while (pt->idle_count > keep) {
         pt->count--;
         pool_destroy_job(pool_take_idle(pt));
+        n++;
+    }
+    return n;
+}
+
+void pool_drop_small(struct pool_thread *pt)
+{
+    ASYNC_JOB **link = &pt->idle;
+    while (*link != NULL) {
+        ASYNC_JOB *job = *link;
+        if (!stack_too_small(&job->fiber.stack)) {
+            link = &job->next_idle;
+            continue;
+        }
+        *link = job->next_idle;
+        pt->idle_count--;
+        pt->count--;
+        pool_destroy_job(job);
     }
 }
 
@@ -110,7 +151,7 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
     /* A lower limit takes effect at once for idle jobs; jobs in use finish normally. */
     if (max_size != 0 && pt->count > max_size) {
         size_t excess = pt->count - max_size;
-        trim_idle(pt, excess < pt->idle_count ? pt->idle_count - excess : 0);
+        pool_trim(pt, excess < pt->idle_count ? pt->idle_count - excess : 0);
     }
     /* Top up: stop quietly at the first job that cannot be created. */
     while (pt->idle_count < init_size && (max_size == 0 || pt->count < max_size)) {
@@ -127,7 +168,7 @@ void pool_cleanup(struct pool_thread *pt)
 {
     if (!pt->initialised)
         return;
-    trim_idle(pt, 0);
+    pool_trim(pt, 0);
     fiber_release_thread();
     /* Jobs still paused are orphans now: they may finish later and are then freed. */
     pt->pool_gen++;

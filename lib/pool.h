@@ -100,6 +100,14 @@ static inline ASYNC_JOB *pool_take_idle(struct pool_thread *pt)
     return job;
 }
 
+/* Free idle jobs (newest first) until at most `keep` remain; how many were freed. Only
+ * outside a job (the caller checks): freeing one switches into its fiber. */
+size_t pool_trim(struct pool_thread *pt, size_t keep);
+
+/* Free the idle jobs whose stacks were made for a smaller size than the one in force
+ * (stack_too_small()); outside a job. */
+void pool_drop_small(struct pool_thread *pt);
+
 /* Free a job that is idle or finished, and its stack. */
 void pool_destroy_job(ASYNC_JOB *job);
 
