@@ -122,8 +122,11 @@ static NORETURN NOINLINE void fiber_trampoline(transfer_t t)
     ASAN_FINISH(NULL, &f->caller_lo, &f->caller_size);
 
     f = fiber_leave(f);
-    void *result = f->entry(f, fiber_message(f));
+    fiber_exit(f, f->entry(f, fiber_message(f)));
+}
 
+void fiber_exit(struct fiber *f, void *result)
+{
     f->finished = 1;
     f->msg = result;
     ASAN_START(NULL, f->caller_lo, f->caller_size);

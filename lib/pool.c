@@ -14,8 +14,6 @@
 
 __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
-/* Sent into an idle job's fiber to make its loop return, so the stack is left for good. */
-#define POOL_MSG_QUIT ((void *)3)
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -43,15 +41,15 @@ static __attribute__((noinline, cold)) const uint32_t *job_came_back_marked(ASYN
 
 /*
  * The body of every job fiber: run the job's function, report "finished" to the
- * dispatcher, wait in the pool for the next start. Resumed with POOL_MSG_QUIT, it returns,
- * which ends the fiber. Between the two, the one check of the stack's mark (two loads and
+ * dispatcher, wait in the pool for the next start. It never returns: pool_destroy_job()
+ * ends it by starting job_quit() in it. Between the two, the one check of the stack's mark (two loads and
  * a compare): giving memory back, and noticing a size change, happen only when it fails.
  */
-static void *job_main(struct fiber *f, void *msg)
+static NORETURN void *job_main(struct fiber *f, void *msg)
 {
     ASYNC_JOB *job = (ASYNC_JOB *)(void *)f; /* the fiber is the job's first member */
     const uint32_t *mark = job->fiber.stack.mark;
-    while (msg != POOL_MSG_QUIT) {
+    for (;;) {
         job->ret = job->func(job->args);
         if (!stack_mark_ok(mark))
             mark = job_came_back_marked(job);
@@ -59,9 +57,14 @@ static void *job_main(struct fiber *f, void *msg)
         job->active_tid = POOL_NOT_ACTIVE; /* what the dispatcher takes for "finished" */
         /* Balanced: when the start that ran this job sees it end without a pause, that
          * start's return to its caller is predicted (see fiber_enter_balanced()). */
-        msg = fiber_message(fiber_leave_balanced(f));
+        fiber_leave_balanced(f);
     }
-    return NULL;
+}
+
+/* The last function an idle job runs: its fiber ends, so the stack is left for good. */
+static int job_quit(void *fiber)
+{
+    fiber_exit(fiber, NULL);
 }
 
 static ASYNC_JOB *job_create(struct pool_thread *pt)
@@ -86,8 +89,11 @@ static ASYNC_JOB *job_create(struct pool_thread *pt)
 void pool_destroy_job(ASYNC_JOB *job)
 {
     /* An idle job waits inside job_main(); let it return so its stack is left for good. */
-    if (!fiber_finished(&job->fiber))
-        fiber_resume(&job->fiber, POOL_MSG_QUIT);
+    if (!fiber_finished(&job->fiber)) {
+        job->func = job_quit;
+        job->args = &job->fiber;
+        fiber_enter(&job->fiber);
+    }
     fiber_destroy(&job->fiber);
     alloc_heap_free(job);
 }
