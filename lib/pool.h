@@ -56,6 +56,9 @@ struct async_job_st {
     ASYNC_JOB **resume_handle;
     int *resume_ret;
     _Alignas(16) unsigned char inline_args[POOL_INLINE_ARGS];
+    /* Free for a layer on top of the core: the OpenSSL drop-in keeps a paused job's
+     * default library context here. The core never reads or writes it. */
+    void *adapter_data;
 };
 
 /* The calling thread's state. It lives in TLS itself (no pointer to chase). */
