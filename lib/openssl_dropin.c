@@ -95,9 +95,13 @@ static int reason_of(enum asyncjob_error code)
 }
 
 /* Every failure of the core also becomes an ERR_LIB_ASYNC entry whose data is asyncjob's
- * sentence, so that ERR_print_errors() says why. */
+ * sentence, so that ERR_print_errors() says why. A lookup that finds nothing is not a
+ * failure to libcrypto (its ASYNC_WAIT_CTX_get_fd and _clear_fd queue nothing then), and
+ * libssl takes any queued entry as a failed handshake, so ENOENT stays off the queue. */
 static void queue_error(enum asyncjob_error code)
 {
+    if (code == ASYNCJOB_ENOENT)
+        return;
     ERR_new();
     ERR_set_debug("asyncjob", 0, "asyncjob");
     ERR_set_error(ERR_LIB_ASYNC, reason_of(code), "%s", asyncjob_strerror((int)code));

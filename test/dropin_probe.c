@@ -103,6 +103,18 @@ static void *resume_elsewhere(void *arg)
     return NULL;
 }
 
+/* libssl takes any queued error for a failure, so a miss must queue nothing. */
+static void check_lookup_miss(void)
+{
+    ASYNC_WAIT_CTX *w = ASYNC_WAIT_CTX_new();
+    OSSL_ASYNC_FD fd;
+    void *custom;
+    int key;
+    check(w != NULL && !ASYNC_WAIT_CTX_get_fd(w, &key, &fd, &custom) && ERR_peek_error() == 0,
+          "a wait ctx lookup that finds nothing queues no error, as in libcrypto");
+    ASYNC_WAIT_CTX_free(w);
+}
+
 /* Misuse is refused with an ASYNC_ERR and leaves an ERR_LIB_ASYNC entry; cancellation is
  * reachable through dlsym and gives the caller its context back. */
 static void test_errors_and_cancel(void)
@@ -112,6 +124,7 @@ static void test_errors_and_cancel(void)
     ERR_clear_error();
     check(ASYNC_start_job(&job, NULL, &ret, NULL, NULL, 0) == ASYNC_ERR, "a NULL func is refused");
     check_queued(strerror_fn(last_error_fn()), "the refusal queues ERR_LIB_ASYNC with asyncjob's sentence");
+    check_lookup_miss();
 
     OSSL_LIB_CTX *b = OSSL_LIB_CTX_new();
     OSSL_LIB_CTX *mine = current();
@@ -158,7 +171,7 @@ int main(int argc, char **argv)
         ASYNC_start_job(&job, NULL, &ret, overflow_job, NULL, 0);
         return 3; /* the overflow did not fault */
     }
-    printf("1..15\n");
+    printf("1..16\n");
     check(strerror_fn && last_error_fn && cancel_fn,
           "asyncjob_strerror, asyncjob_last_error and asyncjob_cancel_job are found by dlsym");
     if (failures != 0)
