@@ -87,7 +87,6 @@ static int reason_of(enum asyncjob_error code)
     case ASYNCJOB_ERANGE:
         return ASYNC_R_INVALID_POOL_SIZE;
     case ASYNCJOB_ESTACK:
-    case ASYNCJOB_EPOOLFULL:
         return ASYNC_R_INIT_FAILED;
     default:
         return ERR_R_OPERATION_FAIL;
@@ -95,12 +94,13 @@ static int reason_of(enum asyncjob_error code)
 }
 
 /* Every failure of the core also becomes an ERR_LIB_ASYNC entry whose data is asyncjob's
- * sentence, so that ERR_print_errors() says why. A lookup that finds nothing is not a
- * failure to libcrypto (its ASYNC_WAIT_CTX_get_fd and _clear_fd queue nothing then), and
- * libssl takes any queued entry as a failed handshake, so ENOENT stays off the queue. */
+ * sentence, so that ERR_print_errors() says why. libssl takes any queued entry for a fatal
+ * error, so two outcomes that libcrypto reports without an entry stay off the queue: a
+ * lookup that finds nothing (ASYNC_WAIT_CTX_get_fd, _clear_fd, _get_callback), and a full
+ * pool (ASYNC_NO_JOBS, which libssl turns into SSL_ERROR_WANT_ASYNC_JOB: retry later). */
 static void queue_error(enum asyncjob_error code)
 {
-    if (code == ASYNCJOB_ENOENT)
+    if (code == ASYNCJOB_ENOENT || code == ASYNCJOB_EPOOLFULL)
         return;
     ERR_new();
     ERR_set_debug("asyncjob", 0, "asyncjob");

@@ -115,6 +115,26 @@ static void check_lookup_miss(void)
     ASYNC_WAIT_CTX_free(w);
 }
 
+/* A full pool answers ASYNC_NO_JOBS with nothing queued, so that libssl can say "retry". */
+static void *full_pool(void *arg)
+{
+    struct seen s = { .own = NULL };
+    ASYNC_JOB *a = NULL, *b = NULL;
+    int ret;
+    if (!ASYNC_init_thread(1, 0))
+        return NULL;
+    ERR_clear_error();
+    s.own = current();
+    int first = start(&a, &ret, &s);
+    int second = start(&b, &ret, &s);
+    check(first == ASYNC_PAUSE && second == ASYNC_NO_JOBS && ERR_peek_error() == 0,
+          "a full pool answers ASYNC_NO_JOBS and queues no error, as in libcrypto");
+    if (first == ASYNC_PAUSE)
+        start(&a, &ret, &s);
+    ASYNC_cleanup_thread();
+    return NULL;
+}
+
 /* Misuse is refused with an ASYNC_ERR and leaves an ERR_LIB_ASYNC entry; cancellation is
  * reachable through dlsym and gives the caller its context back. */
 static void test_errors_and_cancel(void)
@@ -125,13 +145,15 @@ static void test_errors_and_cancel(void)
     check(ASYNC_start_job(&job, NULL, &ret, NULL, NULL, 0) == ASYNC_ERR, "a NULL func is refused");
     check_queued(strerror_fn(last_error_fn()), "the refusal queues ERR_LIB_ASYNC with asyncjob's sentence");
     check_lookup_miss();
+    pthread_t t;
+    if (pthread_create(&t, NULL, full_pool, NULL) == 0)
+        pthread_join(t, NULL);
 
     OSSL_LIB_CTX *b = OSSL_LIB_CTX_new();
     OSSL_LIB_CTX *mine = current();
     struct seen s = { .own = b };
     check(start(&job, &ret, &s) == ASYNC_PAUSE, "a job paused for the misuse and cancel tests");
     struct resume r = { job, 0 };
-    pthread_t t;
     if (pthread_create(&t, NULL, resume_elsewhere, &r) == 0)
         pthread_join(t, NULL);
     check(r.rc == ASYNC_ERR, "resuming from another thread is refused");
@@ -171,7 +193,7 @@ int main(int argc, char **argv)
         ASYNC_start_job(&job, NULL, &ret, overflow_job, NULL, 0);
         return 3; /* the overflow did not fault */
     }
-    printf("1..16\n");
+    printf("1..17\n");
     check(strerror_fn && last_error_fn && cancel_fn,
           "asyncjob_strerror, asyncjob_last_error and asyncjob_cancel_job are found by dlsym");
     if (failures != 0)
