@@ -1,24 +1,36 @@
 #!/bin/sh
-# dropin_sym.sh LIBCRYPTO_SO ABI_FILE: print the version script of libasyncjob-openssl.so.
-# Every ASYNC_* name that LIBCRYPTO_SO exports goes into the version node libcrypto gives
-# it, so that programs linked against libcrypto bind to the drop-in when it is preloaded;
-# the asyncjob_* extras of ABI_FILE go into ASYNCJOB_1.0; everything else stays local.
-# Fails when libcrypto exports an ASYNC_ name that asyncjob does not implement.
+# dropin_sym.sh LIBCRYPTO_SO ABI_FILE [NAME...]: print the version script of
+# libasyncjob-openssl.so. Every ASYNC_* name that LIBCRYPTO_SO exports, and each NAME (other
+# libcrypto functions the drop-in defines), goes into the version node libcrypto gives it,
+# so that programs linked against libcrypto bind to the drop-in when it is preloaded; the
+# asyncjob_* extras of ABI_FILE go into ASYNCJOB_1.0; everything else stays local. Fails
+# when libcrypto exports an ASYNC_ name that asyncjob does not implement, or lacks a NAME.
 NM=${NM:-nm}
 so=$1
 abi=$2
+shift 2
+extra="$*"
 if [ ! -f "$so" ] || [ ! -f "$abi" ]; then
   echo "usage: $0 LIBCRYPTO_SO ABI_FILE (got '$so', '$abi')" >&2
   exit 1
 fi
-tab=`$NM -D --defined-only --with-symbol-versions "$so" |
-  awk '$2 != "A" && $3 ~ /^ASYNC_[A-Za-z0-9_]*@@/ { split($3, v, "@@"); print v[1], v[2] }' |
-  LC_ALL=C sort` || exit 1
+syms=`$NM -D --defined-only --with-symbol-versions "$so" |
+  awk '$2 != "A" && $3 ~ /@@/ { split($3, v, "@@"); print v[1], v[2] }'` || exit 1
+tab=`echo "$syms" | grep '^ASYNC_' | LC_ALL=C sort`
+for name in $extra; do
+  line=`echo "$syms" | grep "^$name "`
+  if [ -z "$line" ]; then
+    echo "$0: $so does not export $name, which the drop-in defines" >&2
+    exit 1
+  fi
+  tab="$tab
+$line"
+done
 if [ -z "$tab" ]; then
   echo "$0: $so exports no versioned ASYNC_* name: not an OpenSSL 3 libcrypto?" >&2
   exit 1
 fi
-missing=`echo "$tab" | while read name node; do
+missing=`echo "$tab" | grep '^ASYNC_' | while read name node; do
   grep -qx "$name" "$abi" || echo "$name"; done`
 if [ -n "$missing" ]; then
   echo "$0: $so exports ASYNC_ names asyncjob does not implement:" $missing >&2

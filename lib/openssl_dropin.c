@@ -4,9 +4,13 @@
  * It adds what OpenSSL programs rely on and the core does not know about: the default
  * library context is per job, and failures also go to libcrypto's error queue. Only the
  * dispatcher's side (ASYNC_start_job, asyncjob_cancel_job) needs wrapping; for this link
- * the core's own functions of those names are renamed (see Makefile.am).
+ * the core's own functions of those names are renamed (see Makefile.am). The drop-in also
+ * defines OSSL_LIB_CTX_set0_default, forwarding to libcrypto's, to track each thread's
+ * default context without calling libcrypto on every start and resume.
  */
 #include "config.h"
+
+#include <dlfcn.h>
 
 #include <openssl/crypto.h>
 #include <openssl/asyncerr.h>
@@ -20,10 +24,31 @@ int asyncjob_core_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
                             int (*func)(void *), void *args, size_t size);
 int asyncjob_core_cancel_job(ASYNC_JOB **job, int *ret);
 
-/* The calling thread's default library context. Passing NULL changes nothing. */
+/* libcrypto's own OSSL_LIB_CTX_set0_default, which the drop-in's definition forwards to. */
+static OSSL_LIB_CTX *(*libcrypto_set0_default)(OSSL_LIB_CTX *libctx);
+
+/* The thread's default library context, NULL until first read. It is kept here so that
+ * ASYNC_start_job reads a thread-local variable instead of calling into libcrypto twice.
+ * It stays exact because every change goes through OSSL_LIB_CTX_set0_default, defined
+ * below, which libcrypto's own calls reach too (through its PLT). */
+static __thread OSSL_LIB_CTX *thread_libctx __attribute__((tls_model("initial-exec")));
+
+ASYNCJOB_API OSSL_LIB_CTX *OSSL_LIB_CTX_set0_default(OSSL_LIB_CTX *libctx)
+{
+    OSSL_LIB_CTX *prev =
+        libcrypto_set0_default != NULL ? libcrypto_set0_default(libctx) : NULL;
+    if (prev != NULL)
+        thread_libctx = libctx != NULL ? libctx : prev;
+    return prev;
+}
+
+/* The calling thread's default library context (NULL only if libcrypto's is unreachable). */
 static OSSL_LIB_CTX *current_libctx(void)
 {
-    return OSSL_LIB_CTX_set0_default(NULL);
+    OSSL_LIB_CTX *c = thread_libctx;
+    if (__builtin_expect(c == NULL, 0))
+        c = OSSL_LIB_CTX_set0_default(NULL);
+    return c;
 }
 
 /* The job the core will resume for this call, or NULL: a start, or a call it will refuse
@@ -107,7 +132,25 @@ static void queue_error(enum asyncjob_error code)
     ERR_set_error(ERR_LIB_ASYNC, reason_of(code), "%s", asyncjob_strerror((int)code));
 }
 
+/* libcrypto's definition of `name`, looked up in libcrypto itself (found through one of
+ * its functions that the drop-in does not define), whatever the load order. */
+static void *libcrypto_symbol(const char *name)
+{
+    Dl_info info;
+    void *sym = NULL;
+    if (dladdr((void *)ERR_new, &info) == 0 || info.dli_fname == NULL)
+        return NULL;
+    void *h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    if (h != NULL) {
+        sym = dlsym(h, name);
+        dlclose(h);
+    }
+    return sym;
+}
+
 __attribute__((constructor)) static void dropin_init(void)
 {
+    libcrypto_set0_default =
+        (OSSL_LIB_CTX * (*)(OSSL_LIB_CTX *)) libcrypto_symbol("OSSL_LIB_CTX_set0_default");
     error_hook = queue_error;
 }
