@@ -3,7 +3,8 @@
  * runs with libasyncjob-openssl.so preloaded. `dropin_probe checks` prints TAP for the
  * per-job default library context (real OSSL_LIB_CTX objects), the error queue, and
  * asyncjob_cancel_job reached through dlsym; `dropin_probe overflow` overflows a job's
- * stack and must die of SIGSEGV.
+ * stack and must die of SIGSEGV; `dropin_probe provider DIR` hashes messages in jobs on the
+ * pausing test provider found in DIR and compares each digest with libcrypto's.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -13,6 +14,8 @@
 #include <openssl/async.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
 
 static int failures;
 static int number;
@@ -180,6 +183,73 @@ static int overflow_job(void *arg)
     return deep(0, 1 << 20);
 }
 
+#define HASH_JOBS 8
+
+struct hash_job {
+    const EVP_MD *md;
+    unsigned char msg[3000];
+    unsigned char out[EVP_MAX_MD_SIZE];
+    ASYNC_JOB *job;
+    ASYNC_WAIT_CTX *wait;
+    int ret, rc;
+};
+
+static int hash_job(void *arg)
+{
+    struct hash_job *h = *(struct hash_job **)arg;
+    return EVP_Digest(h->msg, sizeof(h->msg), h->out, NULL, h->md, NULL);
+}
+
+/* Start every job, then resume the paused ones in turn until all finish: the pauses. */
+static int run_hash_jobs(struct hash_job *h, const EVP_MD *md)
+{
+    int running = 0, pauses = 0;
+    for (int i = 0; i < HASH_JOBS; i++) {
+        struct hash_job *p = &h[i];
+        memset(p->msg, 'a' + i, sizeof(p->msg));
+        p->md = md;
+        p->wait = ASYNC_WAIT_CTX_new();
+        p->rc = ASYNC_start_job(&p->job, p->wait, &p->ret, hash_job, &p, sizeof(p));
+        running += p->rc == ASYNC_PAUSE;
+    }
+    for (int i = 0; running > 0; i = (i + 1) % HASH_JOBS) {
+        if (h[i].rc != ASYNC_PAUSE)
+            continue;
+        pauses++;
+        h[i].rc = ASYNC_start_job(&h[i].job, h[i].wait, &h[i].ret, hash_job, NULL, 0);
+        running -= h[i].rc != ASYNC_PAUSE;
+    }
+    return pauses;
+}
+
+/* HASH_JOBS jobs hash different messages on the pausing provider at once; each digest
+ * must equal the default provider's. */
+static int test_provider(const char *dir)
+{
+    static struct hash_job h[HASH_JOBS];
+    OSSL_PROVIDER_set_default_search_path(NULL, dir);
+    OSSL_PROVIDER *pp = OSSL_PROVIDER_load(NULL, "pausing"), *dp = OSSL_PROVIDER_load(NULL, "default");
+    EVP_MD *paused = EVP_MD_fetch(NULL, "SHA2-256", "provider=pausing");
+    EVP_MD *plain = EVP_MD_fetch(NULL, "SHA2-256", "provider=default");
+    printf("1..3\n");
+    check(pp != NULL && dp != NULL && paused != NULL && plain != NULL, "the pausing provider loads");
+    if (failures != 0)
+        return 1;
+    check(run_hash_jobs(h, paused) >= HASH_JOBS, "the hashing jobs paused and were resumed");
+    int same = 1;
+    for (int i = 0; i < HASH_JOBS; i++) {
+        unsigned char ref[EVP_MAX_MD_SIZE];
+        same &= h[i].rc == ASYNC_FINISH && h[i].ret == 1 &&
+                EVP_Digest(h[i].msg, sizeof(h[i].msg), ref, NULL, plain, NULL) &&
+                memcmp(ref, h[i].out, 32) == 0;
+        ASYNC_WAIT_CTX_free(h[i].wait);
+    }
+    check(same, "every digest made in a paused job equals the default provider's");
+    EVP_MD_free(paused);
+    EVP_MD_free(plain);
+    return failures != 0;
+}
+
 int main(int argc, char **argv)
 {
     strerror_fn = (const char *(*)(int))dlsym(RTLD_DEFAULT, "asyncjob_strerror");
@@ -193,6 +263,8 @@ int main(int argc, char **argv)
         ASYNC_start_job(&job, NULL, &ret, overflow_job, NULL, 0);
         return 3; /* the overflow did not fault */
     }
+    if (argc > 2 && strcmp(argv[1], "provider") == 0)
+        return test_provider(argv[2]);
     printf("1..17\n");
     check(strerror_fn && last_error_fn && cancel_fn,
           "asyncjob_strerror, asyncjob_last_error and asyncjob_cancel_job are found by dlsym");
