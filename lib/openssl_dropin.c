@@ -82,6 +82,10 @@ static void leave_libctx(ASYNC_JOB **job, int rc, OSSL_LIB_CTX *caller)
         OSSL_LIB_CTX_set0_default(caller);
 }
 
+/* The core's start returns after a switch; so does this wrapper, and a plain `ret` here
+ * would be mispredicted (see FIBER_RETURN_HELPER in fiber.h). */
+FIBER_RETURN_HELPER_ARG(dropin_ret_start);
+
 ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
                                  int (*func)(void *), void *args, size_t size)
 {
@@ -89,7 +93,7 @@ ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
     enter_libctx(resumable(job), caller);
     int rc = asyncjob_core_start_job(job, ctx, ret, func, args, size);
     leave_libctx(job, rc, caller);
-    return rc;
+    return dropin_ret_start(rc);
 }
 
 ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret)
