@@ -8,6 +8,8 @@
 
 __thread int error_last TLS_INITIAL_EXEC;
 
+void (*error_hook)(enum asyncjob_error code);
+
 static const char *const messages[] = {
     [ASYNCJOB_OK] = "No error.",
     [ASYNCJOB_EINVAL] = "Invalid argument.",

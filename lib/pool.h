@@ -52,6 +52,9 @@ struct async_job_st {
     ASYNC_JOB **resume_handle;
     int *resume_ret;
     _Alignas(16) unsigned char inline_args[POOL_INLINE_ARGS];
+    /* Free for a layer on top of the core: the OpenSSL drop-in keeps a paused job's
+     * default library context here. The core never reads or writes it. */
+    void *adapter_data;
 };
 
 /* One load tests both pause refusals; the API layer recovers a job from its fiber. */
