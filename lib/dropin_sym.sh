@@ -3,7 +3,8 @@
 # libasyncjob-openssl.so. Every ASYNC_* name that LIBCRYPTO_SO exports, and each NAME (other
 # libcrypto functions the drop-in defines), goes into the version node libcrypto gives it,
 # so that programs linked against libcrypto bind to the drop-in when it is preloaded; the
-# asyncjob_* extras of ABI_FILE go into ASYNCJOB_1.0; everything else stays local. Fails
+# asyncjob_* extras of ABI_FILE go into the nodes ABI_FILE gives them (each inheriting the
+# one before, as in lib/asyncjob.sym); everything else stays local. Fails
 # when libcrypto exports an ASYNC_ name that asyncjob does not implement, or lacks a NAME.
 NM=${NM:-nm}
 so=$1
@@ -43,9 +44,12 @@ for node in `echo "$tab" | awk '{ print $2 }' | LC_ALL=C sort -u`; do
   echo "$tab" | awk -v n="$node" '$2 == n { print "    " $1 ";" }'
   echo "};"
 done
-echo "ASYNCJOB_1.0 {"
-echo "global:"
-grep -E '^asyncjob_' "$abi" | sed 's/.*/    &;/'
-echo "local:"
-echo "    *;"
-echo "};"
+# ABI_FILE's asyncjob_* names by node: "# node NAME" starts a group; before any, ASYNCJOB_1.0.
+awk 'BEGIN { node = "ASYNCJOB_1.0" }
+     /^# node / { node = $3; next }
+     /^asyncjob_/ { if (!(node in seen)) { seen[node] = 1; order[++n] = node }
+                    names[node] = names[node] "    " $1 ";\n" }
+     END { for (i = 1; i <= n; i++) {
+             printf "%s {\nglobal:\n%s", order[i], names[order[i]]
+             if (i == 1) printf "local:\n    *;\n}"; else printf "} %s", order[i - 1]
+             print ";" } }' "$abi"
