@@ -154,6 +154,31 @@ if command -v gdb >/dev/null 2>&1; then
 else
   bad "gdb is not installed (Debian package gdb): cannot check the extension"
 fi
+# --- OpenSSL drop-in ---
+# When configure built it (libcrypto >= 3.0 found), the drop-in, its launcher and its page
+# are installed, the launcher runs the openssl program on it, and libasyncjob.so does not
+# depend on it.
+dropin=$libdir/libasyncjob-openssl.so
+if grep -q 'OpenSSL drop-in (libasyncjob-openssl.so): yes' "$work/build/configure.out"; then
+  check "libasyncjob-openssl.so installed" test -f "$dropin"
+  check "asyncjob-openssl installed and names the installed drop-in" \
+    grep -q "$dropin" "$prefix/bin/asyncjob-openssl"
+  check "man -w finds asyncjob-openssl(1)" \
+    sh -c "MANPATH='$prefix/share/man' man -w 1 asyncjob-openssl >/dev/null 2>&1"
+  check "asyncjob-openssl without a program fails" sh -c "! '$prefix/bin/asyncjob-openssl' 2>/dev/null"
+  if command -v openssl >/dev/null; then
+    check "asyncjob-openssl runs openssl speed -async_jobs on the drop-in" sh -c \
+      "LD_DEBUG=bindings '$prefix/bin/asyncjob-openssl' openssl speed -async_jobs 2 -seconds 1 -bytes 64 -evp sha256 2>&1 >/dev/null |
+       grep -q 'libasyncjob-openssl.so \\[0\\]: normal symbol .ASYNC_start_job'"
+  else
+    echo "--- no openssl program: the launcher's run is not checked"
+  fi
+else
+  echo "--- OpenSSL drop-in not configured: its checks are skipped"
+fi
+check "libasyncjob.so does not NEED the drop-in" \
+  sh -c "! readelf -d '$so' | grep NEEDED | grep -q 'libasyncjob-openssl'"
+# --- end OpenSSL drop-in ---
 
 echo "=== make uninstall"
 if (cd "$work/build" && make uninstall >uninstall.out 2>&1); then

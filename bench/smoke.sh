@@ -23,7 +23,7 @@ else
 fi
 csv=bench/results/latest.csv
 if [ -s "$csv" ] && [ "$(wc -l <"$csv")" -ge 20 ] &&
-   grep -q '^"switch: fcontext, one out-of-line call per side (floor)",ns/round trip,[0-9]' "$csv"; then
+   grep -q '^"switch: fcontext, inline ping-pong",ns/round trip,[0-9]' "$csv"; then
   echo "ok 2 - bench/run --quick wrote $csv"
 else
   echo "not ok 2 - bench/run --quick wrote $csv"

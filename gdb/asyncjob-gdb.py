@@ -93,6 +93,9 @@ class Registry:
 
 def find_registry():
     """The registry of the selected inferior, by symbol, else by section."""
+    if gdb.selected_inferior().pid == 0:
+        raise gdb.GdbError("asyncjob: no process: run the program, attach to it or open a"
+                           " core file")
     try:
         return Registry(int(gdb.parse_and_eval("(unsigned long)&'%s'" % REGISTRY_SYMBOL)))
     except gdb.error:

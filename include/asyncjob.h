@@ -106,7 +106,9 @@ enum asyncjob_error {
     ASYNCJOB_ELOCKED = 9,       /* stack functions can no longer change: stacks exist */
     ASYNCJOB_ENOENT = 10,       /* no wait ctx entry or callback matches */
     ASYNCJOB_ECANCELED = 11,    /* the job was cancelled: pausing is refused */
-    ASYNCJOB_ERANGE = 12        /* init_size exceeds max_size */
+    ASYNCJOB_ERANGE = 12,       /* init_size exceeds max_size */
+    ASYNCJOB_ESTACKSIZE = 13,   /* stack size below 16 KiB or above 1 GiB */
+    ASYNCJOB_ENOTSUP = 14       /* the job's stack use cannot be measured (custom stack) */
 };
 
 /* The calling thread's most recent error code (0 if none yet). */
@@ -126,6 +128,22 @@ ASYNCJOB_API const char *asyncjob_strerror(int code);
  * ASYNCJOB_EWRONGTHREAD, ASYNCJOB_ENESTED (called from inside a job), ASYNCJOB_ENOTPAUSED.
  */
 ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret);
+
+/*
+ * Job stacks (asyncjob_set_stack_size(3)). The size of the stacks the default allocator
+ * makes from now on, process-wide: 16 KiB to 1 GiB, rounded up to whole pages; returns 1,
+ * or 0 with ASYNCJOB_ESTACKSIZE. The first value comes from ASYNCJOB_STACK_SIZE ("256K")
+ * if it is valid, else 32768. asyncjob_get_stack_size() returns the size in force (times
+ * 8 under AddressSanitizer, as applied). asyncjob_stack_peak() returns how many bytes of a
+ * paused or running job's stack are in touched pages (0 with an error code for NULL, an
+ * idle job, another thread's job, a custom allocator's stack). asyncjob_trim_thread()
+ * frees the calling thread's idle jobs beyond `keep` and returns how many it freed (0 and
+ * ASYNCJOB_EINJOB from inside a job).
+ */
+ASYNCJOB_API int asyncjob_set_stack_size(size_t bytes);
+ASYNCJOB_API size_t asyncjob_get_stack_size(void);
+ASYNCJOB_API size_t asyncjob_stack_peak(const ASYNC_JOB *job);
+ASYNCJOB_API size_t asyncjob_trim_thread(size_t keep);
 
 #ifdef __cplusplus
 }

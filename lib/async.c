@@ -10,23 +10,12 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "compiler.h"
 #include "error.h"
 #include "pool.h"
 #include "stack.h"
 #include "wait_ctx.h"
 
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-
-/*
- * The hot path's out-of-line functions go to .text.hot, which the linker keeps together
- * ahead of the rest of the code. Elsewhere their addresses move whenever code placed
- * before them changes size, and the round trip's speed moved with them: slab-carved
- * stacks, which touch nothing on this path, cost 0.3-0.5 ns per round trip that way, and
- * nothing with the hot path apart (interleaved medians of 30 rounds: one benchmark
- * binary, each library build in random order).
- */
-#define HOT_PATH __attribute__((hot))
 
 /* Returns after a switch, one helper per site (FIBER_RETURN_HELPER in fiber.h). */
 FIBER_RETURN_HELPER(async_ret_start_paused, ASYNC_PAUSE);
@@ -64,18 +53,17 @@ ASYNCJOB_API void ASYNC_cleanup_thread(void)
  * costs more than the whole copy for the usual few bytes. Written without a loop so the
  * compiler cannot turn it back into a memcpy call.
  */
-static inline __attribute__((always_inline)) void copy_small(unsigned char *d,
-                                                            const unsigned char *s, size_t n)
+static ALWAYS_INLINE void async_copy_small(unsigned char *d, const unsigned char *s, size_t n)
 {
     if (n >= 8) {
         /* The middle words, for 17..64 bytes; first and last word follow. */
         if (n > 16) {
             switch ((n - 9) >> 3) {
-            case 6: memcpy(d + 48, s + 48, 8); __attribute__((fallthrough));
-            case 5: memcpy(d + 40, s + 40, 8); __attribute__((fallthrough));
-            case 4: memcpy(d + 32, s + 32, 8); __attribute__((fallthrough));
-            case 3: memcpy(d + 24, s + 24, 8); __attribute__((fallthrough));
-            case 2: memcpy(d + 16, s + 16, 8); __attribute__((fallthrough));
+            case 6: memcpy(d + 48, s + 48, 8); FALLTHROUGH;
+            case 5: memcpy(d + 40, s + 40, 8); FALLTHROUGH;
+            case 4: memcpy(d + 32, s + 32, 8); FALLTHROUGH;
+            case 3: memcpy(d + 24, s + 24, 8); FALLTHROUGH;
+            case 2: memcpy(d + 16, s + 16, 8); FALLTHROUGH;
             default: memcpy(d + 8, s + 8, 8);
             }
         }
@@ -92,8 +80,7 @@ static inline __attribute__((always_inline)) void copy_small(unsigned char *d,
 }
 
 /* Copy the start arguments into the job; 0 or an error code. */
-static inline __attribute__((always_inline)) int copy_args(ASYNC_JOB *job, const void *args,
-                                                          size_t size)
+static ALWAYS_INLINE int async_copy_args(ASYNC_JOB *job, const void *args, size_t size)
 {
     if (args == NULL) {
         job->args = NULL;
@@ -101,7 +88,7 @@ static inline __attribute__((always_inline)) int copy_args(ASYNC_JOB *job, const
     }
     if (likely(size <= POOL_INLINE_ARGS)) {
         job->args = job->inline_args;
-        copy_small(job->inline_args, args, size);
+        async_copy_small(job->inline_args, args, size);
         return 0;
     }
     job->args = job->heap_args = alloc_heap(size);
@@ -111,14 +98,13 @@ static inline __attribute__((always_inline)) int copy_args(ASYNC_JOB *job, const
     return 0;
 }
 
-/* A finished job: hand over its result, detach it, give it back to the pool. */
-static inline __attribute__((always_inline)) int job_done(struct pool_thread *pt,
-                                                         ASYNC_JOB **jobp, ASYNC_JOB *job,
-                                                         int *ret)
+/* A finished job: hand its result to the call that ran it (resume_handle, resume_ret),
+ * detach it, give it back to the pool. */
+static ALWAYS_INLINE int async_job_done(struct pool_thread *pt, ASYNC_JOB *job)
 {
-    if (ret != NULL)
-        *ret = job->ret;
-    *jobp = NULL;
+    if (job->resume_ret != NULL)
+        *job->resume_ret = job->ret;
+    *job->resume_handle = NULL;
     if (unlikely(job->heap_args != NULL)) {
         alloc_heap_free(job->heap_args);
         job->heap_args = NULL;
@@ -128,70 +114,71 @@ static inline __attribute__((always_inline)) int job_done(struct pool_thread *pt
     return ASYNC_FINISH;
 }
 
-/* The same, out of line, for the resume path where finishing is the rare case. */
-static __attribute__((noinline)) int job_done_cold(ASYNC_JOB *job)
+/* The same, out of line, where finishing is the rare case. */
+static NOINLINE int async_job_done_cold(ASYNC_JOB *job)
 {
-    return job_done(pool_self(), job->resume_handle, job, job->resume_ret);
+    return async_job_done(pool_self(), job);
 }
 
 /*
- * Switch into `job` and return it once it stops (paused or finished: its message tells
- * which). The caller has checked that the job may run on this thread now. The pointer
- * returned is `job` itself, carried through the switch: callers use it rather than
- * `job`, so that nothing has to live in a saved register across the switch. The job
- * learns why it runs from its own state (`cancelled`), not from a message.
+ * Switch into `job` and return it once it stops, paused or finished (async_job_paused()
+ * tells which). The caller has checked that the job may run on this thread now, and left
+ * in the job what a finish needs (resume_handle, resume_ret). The pointer returned is
+ * `job` itself, carried through the switch: callers use it rather than `job`, so that
+ * nothing lives in a saved register across the switch. The job learns why it runs from
+ * its own state (see async_pause_resumed()), not from a message. `balanced` (a constant)
+ * is for a start: most started jobs run to their end without pausing, and this switch
+ * with the job's final one then leaves the return-stack predictor as the caller left it.
  */
-static inline __attribute__((always_inline)) ASYNC_JOB *enter_job(struct pool_thread *pt,
-                                                                 ASYNC_JOB *job)
+static ALWAYS_INLINE ASYNC_JOB *async_enter(struct pool_thread *pt, ASYNC_JOB *job,
+                                            int balanced)
 {
+    assert(pt->current == NULL && job->active_tid == pt->thread_id);
     pt->current = job; /* the job clears it as it leaves */
-    /* The fiber is the job's first member. */
-    return (ASYNC_JOB *)(void *)fiber_enter(&job->fiber);
+    struct fiber *f = balanced ? fiber_enter_balanced(&job->fiber) : fiber_enter(&job->fiber);
+    return container_of(f, ASYNC_JOB, fiber);
 }
 
-/* enter_job() for a start. Most started jobs run to their end without pausing; this
- * switch and the job's final one leave the return-stack predictor as they found it, so
- * that ASYNC_start_job's own return is predicted (see fiber_enter_balanced()). */
-static inline __attribute__((always_inline)) ASYNC_JOB *enter_new_job(struct pool_thread *pt,
-                                                                     ASYNC_JOB *job)
-{
-    pt->current = job;
-    return (ASYNC_JOB *)(void *)fiber_enter_balanced(&job->fiber);
-}
-
-/* After a switch into `job`: whether it paused rather than finished (job_main() marks a
- * finished job inactive before it leaves; no message travels either way). */
-static inline int job_paused(const ASYNC_JOB *job)
+/* After async_enter(): whether the job paused rather than finished (job_main() marks a
+ * finished job inactive before it leaves). */
+static ALWAYS_INLINE int async_job_paused(const ASYNC_JOB *job)
 {
     return job->active_tid != POOL_NOT_ACTIVE;
 }
 
-/* Why `job` cannot be resumed by this thread now, or 0 if it can. */
-static int resume_error(const struct pool_thread *pt, const ASYNC_JOB *job)
+/*
+ * The rule for resuming: only the job's own thread, only from outside any job, and only
+ * a paused job. active_tid equals the owner's id exactly while the job is started and not
+ * finished, and a started job that is not current (none is) is paused, so two compares
+ * say it all.
+ */
+static ALWAYS_INLINE int async_may_resume(const struct pool_thread *pt, const ASYNC_JOB *job)
 {
-    if (job->thread_id != pt->thread_id)
-        return ASYNCJOB_EWRONGTHREAD;
-    if (pt->current != NULL)
-        return ASYNCJOB_ENESTED;
-    if (job->active_tid != job->thread_id) /* active and not current: paused */
-        return ASYNCJOB_ENOTPAUSED;
-    return 0;
+    return job->active_tid == pt->thread_id && pt->current == NULL;
 }
 
-static __attribute__((noinline, cold)) int resume_refused(const ASYNC_JOB *job)
+static COLD int async_refuse(int err)
 {
-    error_set((enum asyncjob_error)resume_error(pool_self(), job));
+    error_set((enum asyncjob_error)err);
     return ASYNC_ERR;
 }
 
-/*
- * Start `j`, a job just taken from the pool, and run it until it pauses or finishes.
- * The caller's handle and ret pointer wait in the job across the switch rather than in
- * saved registers.
- */
-static inline __attribute__((always_inline)) int start_taken_job(
-    struct pool_thread *pt, ASYNC_JOB *j, ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
-    int (*func)(void *), void *args, size_t size)
+/* A resume or cancel that async_may_resume() refused: set the code of the broken rule. */
+static COLD int async_resume_refused(const ASYNC_JOB *job)
+{
+    const struct pool_thread *pt = pool_self();
+    if (job->thread_id != pt->thread_id)
+        return async_refuse(ASYNCJOB_EWRONGTHREAD);
+    if (pt->current != NULL)
+        return async_refuse(ASYNCJOB_ENESTED);
+    return async_refuse(ASYNCJOB_ENOTPAUSED);
+}
+
+/* Prepare `j`, a job just taken from the pool, for a start; 0 or an error code (then `j`
+ * is back in the pool). The caller's handle and ret pointer wait in the job. */
+static ALWAYS_INLINE int async_prepare(struct pool_thread *pt, ASYNC_JOB *j, ASYNC_JOB **job,
+                                       ASYNC_WAIT_CTX *ctx, int *ret, int (*func)(void *),
+                                       const void *args, size_t size)
 {
     j->func = func;
     j->nopause = 0;
@@ -200,96 +187,93 @@ static inline __attribute__((always_inline)) int start_taken_job(
     j->active_tid = pt->thread_id;
     wait_ctx_attach(ctx, j);
     /* Last, so that only `j` must survive the rare malloc for big arguments. */
-    int err = copy_args(j, args, size);
+    int err = async_copy_args(j, args, size);
     if (unlikely(err != 0)) {
         wait_ctx_detach(j);
         j->active_tid = POOL_NOT_ACTIVE;
         pool_release(pool_self(), j);
-        error_set((enum asyncjob_error)err);
-        return ASYNC_NO_JOBS;
     }
-    j = enter_new_job(pt, j);
-    if (likely(job_paused(j))) {
+    return err;
+}
+
+/* Run `j`, prepared, until it pauses or finishes: ASYNC_start_job's result. */
+static ALWAYS_INLINE int async_run_new(struct pool_thread *pt, ASYNC_JOB *j)
+{
+    j = async_enter(pt, j, 1);
+    if (likely(async_job_paused(j))) {
         *j->resume_handle = j;
         return async_ret_start_paused();
     }
-    return job_done(pool_self(), j->resume_handle, j, j->resume_ret);
+    return async_job_done(pool_self(), j);
 }
 
 /* The pool had no idle job: make one (a slow path with system calls), then start it. */
-static __attribute__((noinline)) int start_created_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx,
-                                                       int *ret, int (*func)(void *),
-                                                       void *args, size_t size)
+static NOINLINE int async_start_created(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
+                                        int (*func)(void *), const void *args, size_t size)
 {
     struct pool_thread *pt = pool_self();
     ASYNC_JOB *j = pool_acquire(pt);
     if (j == NULL)
         return ASYNC_NO_JOBS;
-    return start_taken_job(pt, j, job, ctx, ret, func, args, size);
+    int err = async_prepare(pt, j, job, ctx, ret, func, args, size);
+    if (err != 0) {
+        error_set((enum asyncjob_error)err);
+        return ASYNC_NO_JOBS;
+    }
+    return async_run_new(pt, j);
 }
 
 /* ASYNC_start_job with *job == NULL (or job NULL): take a job from the pool and run it.
  * Reached by a tail jump from ASYNC_start_job, which costs no return. */
-static HOT_PATH __attribute__((noinline)) int start_new_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx,
-                                                   int *ret, int (*func)(void *), void *args,
-                                                   size_t size)
+static HOT NOINLINE int async_start(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
+                                    int (*func)(void *), const void *args, size_t size)
 {
-    if (unlikely(job == NULL)) {
-        error_set(ASYNCJOB_EINVAL);
-        return ASYNC_ERR;
-    }
+    if (unlikely(job == NULL))
+        return async_refuse(ASYNCJOB_EINVAL);
     struct pool_thread *pt = pool_self();
-    if (unlikely(pt->current != NULL)) {
-        error_set(ASYNCJOB_ENESTED);
-        return ASYNC_ERR;
-    }
-    if (unlikely(func == NULL || (args != NULL && size == 0))) {
-        error_set(ASYNCJOB_EINVAL);
-        return ASYNC_ERR;
-    }
+    if (unlikely(pt->current != NULL))
+        return async_refuse(ASYNCJOB_ENESTED);
+    if (unlikely(func == NULL || (args != NULL && size == 0)))
+        return async_refuse(ASYNCJOB_EINVAL);
     ASYNC_JOB *j = pool_take_idle(pt);
     if (unlikely(j == NULL))
-        return start_created_job(job, ctx, ret, func, args, size);
-    return start_taken_job(pt, j, job, ctx, ret, func, args, size);
+        return async_start_created(job, ctx, ret, func, args, size);
+    int err = async_prepare(pt, j, job, ctx, ret, func, args, size);
+    if (unlikely(err != 0)) {
+        error_set((enum asyncjob_error)err);
+        return ASYNC_NO_JOBS;
+    }
+    return async_run_new(pt, j);
 }
 
 /* ASYNC_start_job with a paused job: resume it. */
-static inline __attribute__((always_inline)) int resume_job(ASYNC_JOB **job, ASYNC_JOB *j,
-                                                            int *ret)
+static ALWAYS_INLINE int async_resume(ASYNC_JOB **job, ASYNC_JOB *j, int *ret)
 {
     struct pool_thread *pt = pool_self();
-    /* active_tid matches only on the owner thread and only while the job is started;
-     * being started and not current on its thread, it is paused. */
-    if (unlikely(j->active_tid != pt->thread_id || pt->current != NULL))
-        return resume_refused(j);
+    if (unlikely(!async_may_resume(pt, j)))
+        return async_resume_refused(j);
     j->resume_handle = job;
     j->resume_ret = ret;
-    j = enter_job(pt, j);
-    if (likely(job_paused(j)))
+    j = async_enter(pt, j, 0);
+    if (likely(async_job_paused(j)))
         return async_ret_resume_paused(); /* *job already names it */
-    return async_ret_resume_finished(job_done_cold(j));
+    return async_ret_resume_finished(async_job_done_cold(j));
 }
 
-/*
- * The resume path is inlined here; a start leaves by a tail jump to start_new_job(),
- * which costs no return. (A frameless dispatcher jumping to an out-of-line resume_job()
- * saved 8 instructions per pooled start but measured ~0.8 ns slower on both paths.)
- */
-ASYNCJOB_API HOT_PATH int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
-                                          int (*func)(void *), void *args, size_t size)
+/* The resume path is inlined here; a start leaves by a tail jump to async_start(). */
+ASYNCJOB_API HOT int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
+                                     int (*func)(void *), void *args, size_t size)
 {
-    /* A separate (relaxed atomic) load of *job keeps GCC 12 from shuffling registers
-     * here for both paths; the resume path loads *job once more instead. */
+    /* A separate (relaxed atomic) load of *job keeps GCC from shuffling registers here for
+     * both paths; the resume path loads *job once more. */
     if (unlikely(job == NULL || __atomic_load_n(job, __ATOMIC_RELAXED) == NULL))
-        return start_new_job(job, ctx, ret, func, args, size);
-    return resume_job(job, *job, ret);
+        return async_start(job, ctx, ret, func, args, size);
+    return async_resume(job, *job, ret);
 }
 
-/* After a paused job is resumed: the rare work (wait ctx changes, cancellation). */
-static __attribute__((noinline)) int pause_resumed_slow(ASYNC_JOB *job)
+/* Pausing is refused once a job is cancelled: 1, or 0 with the error set. */
+static int async_check_cancel(const ASYNC_JOB *job)
 {
-    wait_ctx_end_cancel(job);
-    wait_ctx_reset(job->waitctx);
     if (job->cancelled) {
         error_set(ASYNCJOB_ECANCELED);
         return 0;
@@ -297,51 +281,52 @@ static __attribute__((noinline)) int pause_resumed_slow(ASYNC_JOB *job)
     return 1;
 }
 
-static __attribute__((noinline, cold)) int pause_refused(const ASYNC_JOB *job)
+/* After a paused job is resumed, the rare work: a cancel, wait ctx changes. */
+static NOINLINE int async_pause_resumed_slow(ASYNC_JOB *job)
 {
-    if (job->cancelled) {
-        error_set(ASYNCJOB_ECANCELED);
-        return 0;
-    }
-    return 1; /* blocked: ASYNC_pause_job() is a no-op that succeeds */
+    wait_ctx_end_cancel(job);
+    wait_ctx_reset(job->waitctx);
+    return async_check_cancel(job);
 }
 
-ASYNCJOB_API HOT_PATH int ASYNC_pause_job(void)
+/* ASYNC_pause_job() that may not switch: blocked (a no-op that succeeds) or cancelled. */
+static COLD int async_pause_refused(const ASYNC_JOB *job)
+{
+    return async_check_cancel(job);
+}
+
+ASYNCJOB_API HOT int ASYNC_pause_job(void)
 {
     ASYNC_JOB *job = pool_self()->current;
     if (job == NULL)
         return 1;
     if (unlikely(job->nopause != 0))
-        return pause_refused(job);
+        return async_pause_refused(job);
     pool_self()->current = NULL;
-    job = (ASYNC_JOB *)(void *)fiber_leave(&job->fiber);
-    /* Resumed, on the same thread (jobs never migrate). A cancel shows as a change of
-     * the wait ctx (wait_ctx_begin_cancel()). */
+    job = container_of(fiber_leave(&job->fiber), ASYNC_JOB, fiber);
+    /* Resumed, on the same thread (jobs never migrate). A cancel shows as a change of the
+     * wait ctx (wait_ctx_begin_cancel()), so one test covers both. */
     if (unlikely(job->waitctx->changed != 0))
-        return async_ret_pause_slow(pause_resumed_slow(job));
+        return async_ret_pause_slow(async_pause_resumed_slow(job));
     return async_ret_pause();
 }
 
 ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret)
 {
-    if (job == NULL || *job == NULL) {
-        error_set(ASYNCJOB_EINVAL);
-        return ASYNC_ERR;
-    }
+    if (job == NULL || *job == NULL)
+        return async_refuse(ASYNCJOB_EINVAL);
     struct pool_thread *pt = pool_self();
     ASYNC_JOB *j = *job;
-    int err = resume_error(pt, j);
-    if (err != 0) {
-        error_set((enum asyncjob_error)err);
-        return ASYNC_ERR;
-    }
+    if (!async_may_resume(pt, j))
+        return async_resume_refused(j);
     j->cancelled = 1;
     wait_ctx_begin_cancel(j);
+    j->resume_handle = job;
+    j->resume_ret = ret;
     /* With pausing refused the job can only run to its end. */
-    j = enter_job(pt, j);
-    if (job_paused(j))
-        return ASYNC_PAUSE; /* cannot happen: pausing fails once cancelled */
-    return job_done(pool_self(), job, j, ret);
+    j = async_enter(pt, j, 0);
+    assert(!async_job_paused(j));
+    return async_job_done(pool_self(), j);
 }
 
 ASYNCJOB_API ASYNC_JOB *ASYNC_get_current_job(void)

@@ -2,10 +2,9 @@
  * asyncjob.c: the whole library as one translation unit.
  *
  * Each layer keeps its own file; they are compiled together so that the switching layer's
- * fiber_resume()/fiber_suspend() inline into the API layer's hot path. Every extra call
- * level between an API function and jump_fcontext costs a mispredicted return on each side
- * of every switch (the return stack buffer cannot follow a stack switch), which measured
- * as 38 ns instead of 24 ns per pause/resume round trip. Bottom layer first.
+ * fiber_enter()/fiber_leave() inline into the API layer's hot path: a call level between
+ * an API function and jump_fcontext would add a return after every switch, which the CPU
+ * cannot predict (doc/DESIGN.md). Bottom layer first.
  */
 #include "alloc.c"
 #include "error.c"
@@ -15,3 +14,4 @@
 #include "debug_registry.c"
 #include "wait_ctx.c"
 #include "async.c"
+#include "stack_api.c"

@@ -6,7 +6,9 @@
 
 #include "error.h"
 
-__thread int error_last __attribute__((tls_model("initial-exec")));
+__thread int error_last TLS_INITIAL_EXEC;
+
+void (*error_hook)(enum asyncjob_error code);
 
 static const char *const messages[] = {
     [ASYNCJOB_OK] = "No error.",
@@ -22,6 +24,8 @@ static const char *const messages[] = {
     [ASYNCJOB_ENOENT] = "No matching entry.",
     [ASYNCJOB_ECANCELED] = "The job was cancelled: it can no longer pause.",
     [ASYNCJOB_ERANGE] = "init_size is larger than max_size.",
+    [ASYNCJOB_ESTACKSIZE] = "The stack size is below 16 KiB or above 1 GiB.",
+    [ASYNCJOB_ENOTSUP] = "The job's stack comes from a custom allocator: its use cannot be measured.",
 };
 
 ASYNCJOB_API int asyncjob_last_error(void)

@@ -6,14 +6,21 @@
 #define ASYNCJOB_ERROR_H
 
 #include "asyncjob.h"
+#include "compiler.h"
 
 /* Thread-local; initial-exec so that reading or writing it never calls __tls_get_addr. */
-extern __thread int error_last __attribute__((tls_model("initial-exec")));
+extern __thread int error_last TLS_INITIAL_EXEC;
 
-/* Record `code` for the calling thread. Kept inline: it is a single store. */
+/* NULL in libasyncjob. The OpenSSL drop-in (lib/openssl_dropin.c) points it at a function
+ * that also queues each failure on libcrypto's error stack. Read on failure paths only. */
+extern void (*error_hook)(enum asyncjob_error code) __attribute__((visibility("hidden")));
+
+/* Record `code` for the calling thread: a store, and a test that fails outside the drop-in. */
 static inline void error_set(enum asyncjob_error code)
 {
     error_last = (int)code;
+    if (__builtin_expect(error_hook != NULL, 0))
+        error_hook(code);
 }
 
 #endif /* ASYNCJOB_ERROR_H */

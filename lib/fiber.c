@@ -59,92 +59,27 @@
 # define TSAN_SWITCH(to) ((void)0)
 #endif
 
-/*
- * The switch itself. On x86-64 (when configure built this file with FIBER_ASM_CALL and
- * -mno-red-zone) jump_fcontext is called from inline asm rather than as a C function. To
- * the compiler a C call needs the stack aligned, so each API function would open and
- * close a frame around it for nothing: jump_fcontext does not care, and the other side
- * of the switch runs on its own stack. The asm states what the call really does, in
- * Boost's SysV ABI: `to` in rdi and `data` in rsi, the transfer_t back in rax:rdx, every
- * caller-saved register of the ABI clobbered (the other side may have used any of them),
- * and rbx, rbp and r12-r15 as they were, restored from this side's own saved context. The
- * call's return address and jump_fcontext's save area go below the stack pointer, which
- * is why the red zone is off. Measured (pause/resume round trip of bench_api_asyncjob,
- * interleaved medians of 15 runs): 24.7 -> 23.5 ns; callgrind: 112 -> 109 instructions.
- *
- * The "balanced" form pushes the same return address and jumps instead of calling.
- * jump_fcontext never returns through `ret` (it jumps to the address it finds on the
- * other stack), so a `call` leaves an entry on the CPU's return-stack predictor that
- * nothing pops, and the next `ret` on the other side pops it and is mispredicted. With
- * both switches of a start that runs a job to its end made this way, ASYNC_start_job's
- * own return finds its caller's entry on top and is predicted (pooled start+finish,
- * interleaved medians of 21 runs: 17.2 -> 11.8 ns). It costs two instructions, and gains
- * nothing where the other side returns through frames the predictor never saw, as after
- * every pause and resume: there the plain call stays (measured 0.7 ns faster per round
- * trip).
- */
-#if defined(FIBER_ASM_CALL) && defined(__x86_64__) && defined(__LP64__)
-# ifdef __AVX512F__
-#  define FIBER_AVX512_CLOBBERS                                                           \
-      "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",     \
-      "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k0", "k1", "k2",     \
-      "k3", "k4", "k5", "k6", "k7",
-# else
-#  define FIBER_AVX512_CLOBBERS
-# endif
-# define FIBER_SWITCH_ASM(code, to, data, t)                                               \
-    __asm__ volatile(code                                                                  \
-                     : "=a"((t).fctx), "=d"((t).data), "+D"(to), "+S"(data)                \
-                     :                                                                     \
-                     : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1",    \
-                       "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",     \
-                       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",               \
-                       FIBER_AVX512_CLOBBERS "st", "st(1)", "st(2)", "st(3)", "st(4)",     \
-                       "st(5)", "st(6)", "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", \
-                       "mm6", "mm7")
+#include "fiber_switch.h"
 
-static inline __attribute__((always_inline)) transfer_t switch_to(fcontext_t to, void *data,
-                                                                 int balanced)
-{
-    transfer_t t;
-    if (balanced)
-        FIBER_SWITCH_ASM("lea 1f(%%rip), %%rax\n\t"
-                         "push %%rax\n\t"
-                         "jmp jump_fcontext\n"
-                         "1:",
-                         to, data, t);
-    else
-        FIBER_SWITCH_ASM("call jump_fcontext", to, data, t);
-    return t;
-}
-#else
-static inline __attribute__((always_inline)) transfer_t switch_to(fcontext_t to, void *data,
-                                                                 int balanced)
-{
-    (void)balanced; /* a C call is all there is */
-    return jump_fcontext(to, data);
-}
-#endif
-
-static inline __attribute__((always_inline)) struct fiber *enter(struct fiber *f, int balanced)
+static ALWAYS_INLINE struct fiber *fiber_do_enter(struct fiber *f, int balanced)
 {
 #ifdef ASYNCJOB_TSAN
     f->caller_tsan_fiber = __tsan_get_current_fiber();
 #endif
     ASAN_START(&f->caller_fake_stack, f->stack.lo, f->stack.size);
     TSAN_SWITCH(f->tsan_fiber);
-    transfer_t t = switch_to(f->ctx, f, balanced);
+    transfer_t t = fiber_switch_to(f->ctx, f, balanced);
     struct fiber *back = t.data;
     ASAN_FINISH(back->caller_fake_stack, NULL, NULL);
     back->ctx = t.fctx;
     return back;
 }
 
-static inline __attribute__((always_inline)) struct fiber *leave(struct fiber *f, int balanced)
+static ALWAYS_INLINE struct fiber *fiber_do_leave(struct fiber *f, int balanced)
 {
     ASAN_START(&f->fake_stack, f->caller_lo, f->caller_size);
     TSAN_SWITCH(f->caller_tsan_fiber);
-    transfer_t t = switch_to(f->caller, f, balanced);
+    transfer_t t = fiber_switch_to(f->caller, f, balanced);
     struct fiber *back = t.data;
     ASAN_FINISH(back->fake_stack, &back->caller_lo, &back->caller_size);
     back->caller = t.fctx;
@@ -153,22 +88,22 @@ static inline __attribute__((always_inline)) struct fiber *leave(struct fiber *f
 
 struct fiber *fiber_enter(struct fiber *f)
 {
-    return enter(f, 0);
+    return fiber_do_enter(f, 0);
 }
 
 struct fiber *fiber_leave(struct fiber *f)
 {
-    return leave(f, 0);
+    return fiber_do_leave(f, 0);
 }
 
 struct fiber *fiber_enter_balanced(struct fiber *f)
 {
-    return enter(f, 1);
+    return fiber_do_enter(f, 1);
 }
 
 struct fiber *fiber_leave_balanced(struct fiber *f)
 {
-    return leave(f, 1);
+    return fiber_do_leave(f, 1);
 }
 
 /* Bytes kept zero above a fiber's first frame (a multiple of 16: the ABI's alignment). */
@@ -176,19 +111,22 @@ struct fiber *fiber_leave_balanced(struct fiber *f)
 
 /*
  * Every fiber starts here. fiber_create() enters once to record the caller and comes
- * straight back, so that fiber_resume() never needs a "first time" branch. The entry
+ * straight back, so that entering a fiber never needs a "first time" branch. The entry
  * function's result goes to the caller by a final switch that leaves this stack for good.
  * noinline keeps this frame, and its CFI, the bottom of every backtrace inside a job.
  */
-__attribute__((noreturn, noinline)) static void fiber_trampoline(transfer_t t)
+static NORETURN NOINLINE void fiber_trampoline(transfer_t t)
 {
     struct fiber *f = t.data;
     f->caller = t.fctx;
     ASAN_FINISH(NULL, &f->caller_lo, &f->caller_size);
 
     f = fiber_leave(f);
-    void *result = f->entry(f, fiber_message(f));
+    fiber_exit(f, f->entry(f, fiber_message(f)));
+}
 
+void fiber_exit(struct fiber *f, void *result)
+{
     f->finished = 1;
     f->msg = result;
     ASAN_START(NULL, f->caller_lo, f->caller_size);

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "compiler.h"
 #include "stack.h"
 
 struct fiber;
@@ -136,6 +137,10 @@ static inline int fiber_finished(const struct fiber *f)
 {
     return f->finished;
 }
+
+/* From inside `f`, at any depth: finish it with `result`, as if its entry function had
+ * returned it, and switch back to its caller for good. */
+NORETURN void fiber_exit(struct fiber *f, void *result);
 
 /* Usable stack size in bytes. */
 static inline size_t fiber_stack_size(const struct fiber *f)

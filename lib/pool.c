@@ -14,10 +14,8 @@
 #include "error.h"
 #include "pool.h"
 
-__thread struct pool_thread pool_tls __attribute__((tls_model("initial-exec")));
+__thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
-/* Sent into an idle job's fiber to make its loop return, so the stack is left for good. */
-#define POOL_MSG_QUIT ((void *)3)
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -25,22 +23,50 @@ static int exit_key_ok;
 static uint64_t next_thread_id = 1;
 
 /*
- * The body of every job fiber: run the job's function, report "finished" to the
- * dispatcher, wait in the pool for the next start. Resumed with POOL_MSG_QUIT, it returns,
- * which ends the fiber.
+ * A job finished and its stack's mark was not intact (stack.h): it went deep, or the
+ * stack size grew since its stack was made. A stack now too small leaves the pool: its
+ * pool generation is made stale, so that pool_release() frees it like an orphan. Returns
+ * the mark to check next time. noinline: __builtin_frame_address(0) must be this frame,
+ * on the job's own stack, below which stack_renew() may give pages back.
  */
-static void *job_main(struct fiber *f, void *msg)
+static __attribute__((noinline, cold)) const uint32_t *job_came_back_marked(ASYNC_JOB *job)
+{
+    if (!stack_renew(&job->fiber.stack, __builtin_frame_address(0))) {
+        struct pool_thread *pt = pool_self();
+        if (job->pool_gen == pt->pool_gen) {
+            pt->count--;
+            job->pool_gen = pt->pool_gen - 1;
+        }
+    }
+    return job->fiber.stack.mark;
+}
+
+/*
+ * The body of every job fiber: run the job's function, report "finished" to the
+ * dispatcher, wait in the pool for the next start. It never returns: pool_destroy_job()
+ * ends it by starting job_quit() in it. Between the two, the one check of the stack's mark (two loads and
+ * a compare): giving memory back, and noticing a size change, happen only when it fails.
+ */
+static NORETURN void *job_main(struct fiber *f, void *msg)
 {
     ASYNC_JOB *job = (ASYNC_JOB *)(void *)f; /* the fiber is the job's first member */
-    while (msg != POOL_MSG_QUIT) {
+    const uint32_t *mark = job->fiber.stack.mark;
+    for (;;) {
         job->ret = job->func(job->args);
+        if (!stack_mark_ok(mark))
+            mark = job_came_back_marked(job);
         pool_self()->current = NULL;
         job->active_tid = POOL_NOT_ACTIVE; /* what the dispatcher takes for "finished" */
         /* Balanced: when the start that ran this job sees it end without a pause, that
          * start's return to its caller is predicted (see fiber_enter_balanced()). */
-        msg = fiber_message(fiber_leave_balanced(f));
+        fiber_leave_balanced(f);
     }
-    return NULL;
+}
+
+/* The last function an idle job runs: its fiber ends, so the stack is left for good. */
+static int job_quit(void *fiber)
+{
+    fiber_exit(fiber, NULL);
 }
 
 static ASYNC_JOB *job_create(struct pool_thread *pt)
@@ -69,18 +95,39 @@ void pool_destroy_job(ASYNC_JOB *job)
 {
     debug_registry_remove(&job->dbg_link);
     /* An idle job waits inside job_main(); let it return so its stack is left for good. */
-    if (!fiber_finished(&job->fiber))
-        fiber_resume(&job->fiber, POOL_MSG_QUIT);
+    if (!fiber_finished(&job->fiber)) {
+        job->func = job_quit;
+        job->args = &job->fiber;
+        fiber_enter(&job->fiber);
+    }
     fiber_destroy(&job->fiber);
     alloc_heap_free(job);
 }
 
-/* Destroy idle jobs (newest first) until at most `keep` remain. */
-static void trim_idle(struct pool_thread *pt, size_t keep)
+size_t pool_trim(struct pool_thread *pt, size_t keep)
 {
+    size_t n = 0;
     while (pt->idle_count > keep) {
         pt->count--;
         pool_destroy_job(pool_take_idle(pt));
+        n++;
+    }
+    return n;
+}
+
+void pool_drop_small(struct pool_thread *pt)
+{
+    ASYNC_JOB **link = &pt->idle;
+    while (*link != NULL) {
+        ASYNC_JOB *job = *link;
+        if (!stack_too_small(&job->fiber.stack)) {
+            link = &job->next_idle;
+            continue;
+        }
+        *link = job->next_idle;
+        pt->idle_count--;
+        pt->count--;
+        pool_destroy_job(job);
     }
 }
 
@@ -117,7 +164,7 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
     /* A lower limit takes effect at once for idle jobs; jobs in use finish normally. */
     if (max_size != 0 && pt->count > max_size) {
         size_t excess = pt->count - max_size;
-        trim_idle(pt, excess < pt->idle_count ? pt->idle_count - excess : 0);
+        pool_trim(pt, excess < pt->idle_count ? pt->idle_count - excess : 0);
     }
     /* Top up: stop quietly at the first job that cannot be created. */
     while (pt->idle_count < init_size && (max_size == 0 || pt->count < max_size)) {
@@ -134,7 +181,7 @@ void pool_cleanup(struct pool_thread *pt)
 {
     if (!pt->initialised)
         return;
-    trim_idle(pt, 0);
+    pool_trim(pt, 0);
     fiber_release_thread();
     /* Jobs still paused are orphans now: they may finish later and are then freed. */
     pt->pool_gen++;

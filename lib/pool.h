@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "asyncjob.h"
+#include "compiler.h"
 #include "debug_registry.h"
 #include "fiber.h"
 
@@ -52,6 +53,9 @@ struct async_job_st {
     ASYNC_JOB **resume_handle;
     int *resume_ret;
     _Alignas(16) unsigned char inline_args[POOL_INLINE_ARGS];
+    /* Free for a layer on top of the core: the OpenSSL drop-in keeps a paused job's
+     * default library context here. The core never reads or writes it. */
+    void *adapter_data;
     /* For debuggers only (debug_registry.h): set when the job is created, never read by
      * the library. Last, so that the fields above keep their offsets. */
     struct debug_link dbg_link;
@@ -59,6 +63,12 @@ struct async_job_st {
     struct pool_thread *dbg_owner;
     int32_t dbg_lwp;
 };
+
+/* One load tests both pause refusals; the API layer recovers a job from its fiber. */
+STATIC_ASSERT(sizeof(((ASYNC_JOB *)0)->nopause) ==
+                  sizeof(((ASYNC_JOB *)0)->blocked) + sizeof(((ASYNC_JOB *)0)->cancelled),
+              "nopause must overlay blocked and cancelled exactly");
+STATIC_ASSERT(POOL_INLINE_ARGS % 8 == 0, "inline argument copies move whole words");
 
 /* The calling thread's state. It lives in TLS itself (no pointer to chase). */
 struct pool_thread {
@@ -75,7 +85,7 @@ struct pool_thread {
     int32_t lwp;         /* the kernel's id of the thread, for debuggers */
 };
 
-extern __thread struct pool_thread pool_tls __attribute__((tls_model("initial-exec")));
+extern __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
 /* The calling thread's state: one %fs-relative address, never cached across a switch. */
 static inline struct pool_thread *pool_self(void)
@@ -94,12 +104,20 @@ ASYNC_JOB *pool_acquire(struct pool_thread *pt);
 static inline ASYNC_JOB *pool_take_idle(struct pool_thread *pt)
 {
     ASYNC_JOB *job = pt->idle;
-    if (__builtin_expect(job != NULL, 1)) {
+    if (likely(job != NULL)) {
         pt->idle = job->next_idle;
         pt->idle_count--;
     }
     return job;
 }
+
+/* Free idle jobs (newest first) until at most `keep` remain; how many were freed. Only
+ * outside a job (the caller checks): freeing one switches into its fiber. */
+size_t pool_trim(struct pool_thread *pt, size_t keep);
+
+/* Free the idle jobs whose stacks were made for a smaller size than the one in force
+ * (stack_too_small()); outside a job. */
+void pool_drop_small(struct pool_thread *pt);
 
 /* Free a job that is idle or finished, and its stack. */
 void pool_destroy_job(ASYNC_JOB *job);
@@ -108,7 +126,7 @@ void pool_destroy_job(ASYNC_JOB *job);
  * destroyed if its pool is gone. */
 static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job)
 {
-    if (__builtin_expect(job->pool_gen != pt->pool_gen, 0)) {
+    if (unlikely(job->pool_gen != pt->pool_gen)) {
         pool_destroy_job(job);
         return;
     }

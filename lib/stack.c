@@ -8,8 +8,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+# include <valgrind/valgrind.h>
+#endif
 
 #include "alloc.h"
 #include "error.h"
@@ -150,6 +155,89 @@ static void *default_alloc(size_t *num)
 }
 
 /*
+ * The stack size in force. ASYNCJOB_STACK_SIZE gives the first value, read once before the
+ * first default stack (or the first get or set); asyncjob_set_stack_size() changes it.
+ * Stored as the size asked of allocators (custom ones get it as is); default stacks are
+ * that times STACK_SCALE. Relaxed atomics: each stack reads it once, any recent value will
+ * do; size_lock orders the sets and the epoch changes they make.
+ */
+static size_t size_asked = STACK_DEFAULT_SIZE;
+static pthread_once_t size_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t size_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Starts as an arbitrary value, so that zeroed memory never passes for an intact mark. */
+uint32_t stack_epoch = 0x6a6f6273u; /* "jobs" */
+
+static size_t round_to_pages(size_t n)
+{
+    return (n + page_size() - 1) & ~(page_size() - 1);
+}
+
+/* Parse "123", "256K" or "4M" (a suffix in either case) into *out; 0 if malformed. */
+static int parse_size(const char *v, size_t *out)
+{
+    size_t n = 0;
+    if (v == NULL || *v < '0' || *v > '9')
+        return 0;
+    for (; *v >= '0' && *v <= '9'; v++) {
+        if (n > (SIZE_MAX - 9) / 10)
+            return 0;
+        n = n * 10 + (size_t)(*v - '0');
+    }
+    size_t unit = 1;
+    if (*v == 'K' || *v == 'k')
+        unit = 1024;
+    else if (*v == 'M' || *v == 'm')
+        unit = 1024 * 1024;
+    if (unit != 1)
+        v++;
+    if (*v != '\0' || n > SIZE_MAX / unit)
+        return 0;
+    *out = n * unit;
+    return 1;
+}
+
+static int size_in_range(size_t n)
+{
+    return n >= STACK_SIZE_MIN && n <= STACK_SIZE_MAX;
+}
+
+static void size_from_environment(void)
+{
+    size_t n;
+    if (parse_size(getenv("ASYNCJOB_STACK_SIZE"), &n) && size_in_range(n))
+        __atomic_store_n(&size_asked, round_to_pages(n), __ATOMIC_RELAXED);
+}
+
+static size_t asked_size(void)
+{
+    pthread_once(&size_once, size_from_environment);
+    return __atomic_load_n(&size_asked, __ATOMIC_RELAXED);
+}
+
+size_t stack_get_size(void)
+{
+    return asked_size() * STACK_SCALE;
+}
+
+int stack_set_size(size_t bytes)
+{
+    if (!size_in_range(bytes)) {
+        error_set(ASYNCJOB_ESTACKSIZE);
+        return 0;
+    }
+    size_t n = round_to_pages(bytes);
+    pthread_mutex_lock(&size_lock);
+    size_t old = asked_size();
+    __atomic_store_n(&size_asked, n, __ATOMIC_RELAXED);
+    if (n > old) /* release: whoever sees the new epoch sees the new size too */
+        __atomic_store_n(&stack_epoch, __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED) + 1,
+                         __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&size_lock);
+    return 1;
+}
+
+/*
  * The library's own default stacks are carved from slabs: one mmap makes room for
  * STACK_SLAB_COUNT of them, and each is guarded and handed out when it is needed. That
  * saves a system call per stack (a cold job, `bench_api_asyncjob api`: 3.9 -> 2.7 us).
@@ -157,44 +245,47 @@ static void *default_alloc(size_t *num)
  * so stack_free() and the public default free function unmap it alone, like any other.
  * Each thread carves from its own slab (no lock); what it has not handed out is unmapped
  * by stack_release_thread(), which the pool calls when it is cleaned up (at thread exit
- * too). A program that calls the public default allocator itself gets a mapping of its
- * own.
+ * too). A slab holds stacks of one size: when the size changes, the rest of the slab is
+ * unmapped and a new one made. Stacks whose mapping exceeds STACK_SLAB_MAX_LEN get a
+ * mapping each (a system call is nothing next to such a stack). A program that calls the
+ * public default allocator itself gets a mapping of its own.
  */
 #define STACK_SLAB_COUNT 16
+#define STACK_SLAB_MAX_LEN (128 * 1024)
 
 static __thread struct {
-    char *next;  /* the next stack's mapping */
-    size_t left; /* stacks not handed out yet, from `next` on */
+    char *next;     /* the next stack's mapping */
+    size_t left;    /* stacks not handed out yet, from `next` on */
+    size_t map_len; /* the mapping length of each of them */
 } slab __attribute__((tls_model("initial-exec")));
-
-/* The mapping length of every stack the library allocates itself. */
-static size_t own_map_length(void)
-{
-    return map_length(STACK_DEFAULT_SIZE * STACK_SCALE, page_size());
-}
 
 void stack_release_thread(void)
 {
     if (slab.left != 0)
-        munmap(slab.next, slab.left * own_map_length());
+        munmap(slab.next, slab.left * slab.map_len);
     slab.next = NULL;
     slab.left = 0;
 }
 
-/* A stack of STACK_DEFAULT_SIZE bytes from this thread's slab; its usable size in *num. */
-static void *slab_alloc(size_t *num)
+/* A stack of `usable` bytes from this thread's slab; its usable size in *num. */
+static void *slab_alloc(size_t usable, size_t *num)
 {
     size_t page = page_size();
-    size_t map_len = own_map_length();
+    size_t map_len = map_length(usable, page);
 
     if (alloc_injected_failure())
         return NULL;
+    if (map_len > STACK_SLAB_MAX_LEN)
+        return map_one_stack(map_len, page, num);
+    if (slab.left != 0 && slab.map_len != map_len)
+        stack_release_thread(); /* made for another size */
     if (slab.left == 0) {
         char *m = map_anonymous(STACK_SLAB_COUNT * map_len);
         if (m == NULL) /* perhaps only the slab is too much (an address-space limit) */
             return map_one_stack(map_len, page, num);
         slab.next = m;
         slab.left = STACK_SLAB_COUNT;
+        slab.map_len = map_len;
     }
     /* A stack whose guard fails stays in the slab, for the next attempt. */
     void *lo = stack_setup(slab.next, map_len, page, num);
@@ -261,6 +352,51 @@ void stack_get_functions(ASYNC_stack_alloc_fn *alloc_fn, ASYNC_stack_free_fn *fr
     pthread_mutex_unlock(&fn_lock);
 }
 
+/* Whether `s` has a deep mark of its own (set_mark() puts one in every default stack that
+ * is large enough, except under valgrind). */
+static int has_deep_mark(const struct stack *s)
+{
+    return (uintptr_t)s->mark - (uintptr_t)s->lo < s->size;
+}
+
+/* Write or read the mark; not instrumented, like stack_mark_ok(). */
+#ifdef ASYNCJOB_ASAN
+__attribute__((no_sanitize_address))
+#endif
+static void write_mark(uint32_t *m, uint32_t v)
+{
+    __atomic_store_n(m, v, __ATOMIC_RELAXED);
+}
+
+#ifdef ASYNCJOB_ASAN
+__attribute__((no_sanitize_address))
+#endif
+static int mark_intact(const struct stack *s)
+{
+    return __atomic_load_n(s->mark, __ATOMIC_RELAXED) == s->mark_value;
+}
+
+/*
+ * Point s->mark at its word and make it intact. A deep mark costs a resident page, so
+ * only stacks with room for more than STACK_DEEP get one; under valgrind none does, since
+ * memcheck marks the word inaccessible once a deep job's frames are gone and the check
+ * would be a report.
+ */
+static void set_mark(struct stack *s)
+{
+    if (s->mark == NULL) {
+        s->mark = &s->mark_value;
+        if (s->free_fn == default_free && s->size > STACK_DEEP + page_size()
+#ifdef HAVE_VALGRIND_VALGRIND_H
+            && !RUNNING_ON_VALGRIND
+#endif
+        )
+            s->mark = (uint32_t *)(void *)((char *)s->lo + s->size - STACK_DEEP);
+    }
+    s->mark_value = __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED);
+    write_mark(s->mark, s->mark_value);
+}
+
 int stack_alloc(struct stack *s)
 {
     ASYNC_stack_alloc_fn a;
@@ -277,8 +413,9 @@ int stack_alloc(struct stack *s)
         pthread_mutex_unlock(&fn_lock);
     }
 
-    size_t num = STACK_DEFAULT_SIZE;
-    void *lo = a == default_alloc ? slab_alloc(&num) : a(&num);
+    size_t asked = asked_size();
+    size_t num = asked;
+    void *lo = a == default_alloc ? slab_alloc(asked * STACK_SCALE, &num) : a(&num);
     if (lo == NULL || num < STACK_MIN_SIZE) {
         if (lo != NULL)
             f(lo);
@@ -288,6 +425,9 @@ int stack_alloc(struct stack *s)
     s->lo = lo;
     s->size = num;
     s->free_fn = f;
+    s->asked = asked;
+    s->mark = NULL;
+    set_mark(s);
     return 0;
 }
 
@@ -300,6 +440,57 @@ void stack_free(struct stack *s)
     else
         s->free_fn(s->lo);
     s->lo = NULL;
+}
+
+int stack_too_small(const struct stack *s)
+{
+    return s->asked < asked_size();
+}
+
+int stack_renew(struct stack *s, const void *frame)
+{
+    /* Acquire, pairing with stack_set_size(): the size read next is at least as new. */
+    (void)__atomic_load_n(&stack_epoch, __ATOMIC_ACQUIRE);
+    if (stack_too_small(s))
+        return 0;
+    if (has_deep_mark(s)) {
+        /* Below the caller's page and the one under it nothing is live: the caller's
+         * frame and its call to madvise fit in a page. */
+        uintptr_t end = ((uintptr_t)frame & ~(uintptr_t)(page_size() - 1)) - page_size();
+        if (end > (uintptr_t)s->lo)
+            madvise(s->lo, end - (uintptr_t)s->lo, MADV_DONTNEED);
+    }
+    set_mark(s);
+    return 1;
+}
+
+/*
+ * The stack's use as the kernel sees it: every page a job wrote is resident (a default
+ * stack is a fresh anonymous mapping), until stack_renew() gives it back. So the answer is
+ * the depth of the lowest resident page, since the stack was made or last given back.
+ */
+size_t stack_peak(const struct stack *s)
+{
+    if (s->free_fn != default_free)
+        return 0;
+    size_t page = page_size();
+    const char *lo = s->lo, *top = lo + s->size;
+    size_t pages = (s->size + page - 1) / page;
+    /* The deep mark's page is resident from the start: it counts once the job went past
+     * the word, which it then has overwritten. */
+    const char *skip = has_deep_mark(s) && mark_intact(s)
+        ? (const char *)((uintptr_t)s->mark & ~(uintptr_t)(page - 1)) : NULL;
+    unsigned char vec[64];
+    for (size_t i = 0; i < pages; i += sizeof(vec)) {
+        size_t n = pages - i < sizeof(vec) ? pages - i : sizeof(vec);
+        const char *p = lo + i * page;
+        if (mincore((void *)p, n * page, vec) != 0)
+            return 0;
+        for (size_t k = 0; k < n; k++, p += page)
+            if ((vec[k] & 1) && p != skip)
+                return (size_t)(top - p);
+    }
+    return 0;
 }
 
 int stack_set_guard_mode(enum stack_guard mode)

@@ -7,11 +7,27 @@
 #define ASYNCJOB_STACK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "asyncjob.h"
 
-/* The size asked of every allocator, as OpenSSL does. */
+/* The size asked of every allocator until asyncjob_set_stack_size() or
+ * ASYNCJOB_STACK_SIZE says otherwise, as OpenSSL does. */
 #define STACK_DEFAULT_SIZE 32768
+
+/* The sizes asyncjob_set_stack_size() accepts (before the ASan scaling): the library's
+ * own frames, the lazy binder and a signal frame need a few pages; beyond 1 GiB a size is
+ * far more likely a mistake than a need. */
+#define STACK_SIZE_MIN 16384
+#define STACK_SIZE_MAX ((size_t)1 << 30)
+
+/* A job that went deeper than this into a default stack gives the pages below its
+ * frames back when it finishes (a fresh job needs one page; see stack_mark_ok()). */
+#define STACK_DEEP 65536
+
+/* The size epoch: the value of every intact mark word (see struct stack). It changes
+ * when the stack size grows, so that every job made before finds its mark stale. */
+extern uint32_t stack_epoch;
 
 /* A custom allocator's stack smaller than this is refused: a custom stack has no guard page
  * to stop an overflow, and less than a page cannot even hold the dynamic linker's lazy
@@ -23,7 +39,46 @@ struct stack {
     void *lo;
     size_t size;
     ASYNC_stack_free_fn free_fn; /* the function that must release lo */
+    size_t asked;                /* the size in force when it was made (before scaling) */
+    /* The word a finishing job checks against stack_epoch. In a default stack larger
+     * than STACK_DEEP plus a page it lies STACK_DEEP below the top, where a job that
+     * went that deep overwrites it; elsewhere it is mark_value. Written with the epoch
+     * in force when the stack was made or last renewed (mark_value keeps that value),
+     * so it also turns stale when the stack size grows. */
+    uint32_t *mark;
+    uint32_t mark_value;
 };
+
+/* The finish path's whole cost: two loads (the mark, and the epoch, which only a growth
+ * of the stack size ever writes) and a compare. Not instrumented by ASan: a deep job's
+ * dead frames may have left the word's shadow poisoned. */
+#ifdef ASYNCJOB_ASAN
+__attribute__((no_sanitize_address))
+#endif
+static inline int stack_mark_ok(const uint32_t *mark)
+{
+    /* Only the owner thread writes *mark; the epoch is shared, hence atomic. */
+    return __builtin_expect(*mark == __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED), 1);
+}
+
+/* A job on `s` finished and its mark was not intact: if the stack was made for a smaller
+ * size than the one in force, return 0 (the caller frees the job rather than pool it).
+ * Otherwise give back the pages below `frame` (the caller's frame, on this very stack)
+ * if the job went deep, renew the mark and return 1. */
+int stack_renew(struct stack *s, const void *frame);
+
+/* Whether `s` was made for a smaller size than the one in force. (Not its actual size: a
+ * custom allocator may give less than it is asked for, every time.) */
+int stack_too_small(const struct stack *s);
+
+/* Bytes of `s` in pages that are resident, from its lowest such page to its top; 0 if
+ * `s` is not a default stack (or the kernel cannot tell). */
+size_t stack_peak(const struct stack *s);
+
+/* The usable size of default stacks made from now on (ASan scaling applied). */
+size_t stack_get_size(void);
+/* Set it (bytes rounded up to pages); 0 with ASYNCJOB_ESTACKSIZE when out of range. */
+int stack_set_size(size_t bytes);
 
 /* Allocate with the current functions (which are locked from then on).
  * Returns 0, or ASYNCJOB_ESTACK with *s untouched. */

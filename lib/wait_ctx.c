@@ -49,7 +49,7 @@ static void drop_entries(ASYNC_WAIT_CTX *ctx, int cleanup)
     ctx->changed = 0;
 }
 
-__attribute__((noinline, cold)) void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx)
+COLD void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx)
 {
     /* Only entries added through a stale pointer after ASYNC_WAIT_CTX_free() can be
      * left here; their owner gave up the ctx, so no cleanup is called for them. */

@@ -38,6 +38,10 @@ struct async_wait_ctx_st {
     int freed;
 };
 
+STATIC_ASSERT(sizeof(((ASYNC_WAIT_CTX *)0)->changed) ==
+                  sizeof(((ASYNC_WAIT_CTX *)0)->numadd) + sizeof(((ASYNC_WAIT_CTX *)0)->numdel),
+              "changed must overlay numadd and numdel exactly");
+
 /* Free a ctx whose last reference is gone. */
 void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx);
 
@@ -82,7 +86,7 @@ static inline void wait_ctx_detach(ASYNC_JOB *job)
 {
     ASYNC_WAIT_CTX *ctx = job->waitctx;
     job->waitctx = &wait_ctx_none;
-    if (ctx != &wait_ctx_none && __builtin_expect(--ctx->refs == 0, 0))
+    if (ctx != &wait_ctx_none && unlikely(--ctx->refs == 0))
         wait_ctx_destroy(ctx);
 }
 

@@ -185,9 +185,11 @@ $to gdb -q -nx -batch -ex "source $tmp/other-gdb.py" -ex 'break gdb_jobs_stop' -
 check "an extension for another layout version refuses the registry" "$tmp/version.out" \
   sh -c "grep -q 'layout version $lib_v; this extension reads version 999' '$tmp/version.out' &&
          ! grep -q '^7 jobs' '$tmp/version.out'"
-# 14: before the library is loaded, the commands say so.
-run_gdb "$tmp/noproc.out" -ex 'info asyncjobs' "$prog"
-check "without a process: a clear error" "$tmp/noproc.out" \
-  grep -q 'libasyncjob is not loaded in this process\|No registers\|No symbol' "$tmp/noproc.out"
+# 14: without a process, or before the library is loaded, the commands say so.
+run_gdb "$tmp/noproc.out" -ex 'info asyncjobs' -ex starti -ex 'info asyncjobs' \
+  "$prog"
+check "without a process or the library: a clear error" "$tmp/noproc.out" \
+  sh -c "grep -q 'asyncjob: no process' '$tmp/noproc.out' &&
+         grep -q 'libasyncjob is not loaded in this process' '$tmp/noproc.out'"
 rm -rf "$tmp"
 trap - EXIT INT TERM

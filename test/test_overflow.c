@@ -18,6 +18,7 @@
 #include "../lib/pool.h"
 #include "../lib/stack.h"
 #include "guard_probe.h"
+#include "segv_altstack.h"
 
 #if defined(ASYNCJOB_ASAN) || defined(ASYNCJOB_TSAN)
 # define SANITIZED 1
@@ -112,16 +113,8 @@ static void run_child(enum stack_guard mode, struct child_result *res)
             _exit(70);
         if (!stack_set_guard_mode(mode))
             _exit(71);
-        if (!SANITIZED) {
-            static char altstack[64 * 1024];
-            stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack), .ss_flags = 0 };
-            struct sigaction sa;
-            memset(&sa, 0, sizeof(sa));
-            sa.sa_sigaction = on_segv;
-            sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-            if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGSEGV, &sa, NULL) != 0)
-                _exit(72);
-        }
+        if (!SANITIZED && catch_segv_on_altstack(on_segv) != 0)
+            _exit(72);
         /* A sanitizer keeps its own SIGSEGV handler: it reports the overflow and exits. */
         ASYNC_JOB *job = NULL;
         int ret = 0;

@@ -1,0 +1,38 @@
+/*
+ * compiler.h: the compiler attributes and helpers every layer uses, spelled once. GCC and
+ * clang only (configure builds with nothing else). No layer's knowledge lives here.
+ */
+#ifndef ASYNCJOB_COMPILER_H
+#define ASYNCJOB_COMPILER_H
+
+#include <assert.h>
+#include <stddef.h>
+
+/* Branch hints for the hot path: the error and slow cases are `unlikely`. */
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Code placement. ALWAYS_INLINE: a call level here would cost a return on a hot path.
+ * HOT: the hot path's out-of-line functions, kept together in .text.hot so that edits
+ * elsewhere do not move them. COLD: error paths, out of line and out of the way. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define NOINLINE __attribute__((noinline))
+#define HOT __attribute__((hot))
+#define COLD __attribute__((noinline, cold))
+#define NORETURN __attribute__((noreturn))
+#define FALLTHROUGH __attribute__((fallthrough))
+
+/* Thread-local state, reached with one %fs-relative access (no __tls_get_addr call). */
+#define TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
+
+/* A layout the code relies on, checked at compile time. */
+#define STATIC_ASSERT(cond, why) _Static_assert(cond, why)
+
+/* The structure of type `type` whose member `member` is at `ptr`. */
+#define container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* assert() states internal invariants only, never input checks (bad input gets an error
+ * code). configure's --enable-asserts compiles them in; the default build has NDEBUG. */
+
+#endif /* ASYNCJOB_COMPILER_H */

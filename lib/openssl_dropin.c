@@ -1,0 +1,160 @@
+/*
+ * openssl_dropin.c: the adapter of libasyncjob-openssl.so, the core's objects exported under
+ * libcrypto's version node so that a preloaded process runs its ASYNC_* calls on asyncjob.
+ * It adds what OpenSSL programs rely on and the core does not know about: the default
+ * library context is per job, and failures also go to libcrypto's error queue. Only the
+ * dispatcher's side (ASYNC_start_job, asyncjob_cancel_job) needs wrapping; for this link
+ * the core's own functions of those names are renamed (see Makefile.am). The drop-in also
+ * defines OSSL_LIB_CTX_set0_default, forwarding to libcrypto's, to track each thread's
+ * default context without calling libcrypto on every start and resume.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+
+#include <openssl/crypto.h>
+#include <openssl/asyncerr.h>
+#include <openssl/err.h>
+
+#include "error.h"
+#include "pool.h"
+
+/* The core's ASYNC_start_job and asyncjob_cancel_job, renamed in the drop-in's copy. */
+int asyncjob_core_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
+                            int (*func)(void *), void *args, size_t size);
+int asyncjob_core_cancel_job(ASYNC_JOB **job, int *ret);
+
+/* libcrypto's own OSSL_LIB_CTX_set0_default, which the drop-in's definition forwards to. */
+static OSSL_LIB_CTX *(*libcrypto_set0_default)(OSSL_LIB_CTX *libctx);
+
+/* The thread's default library context, NULL until first read. It is kept here so that
+ * ASYNC_start_job reads a thread-local variable instead of calling into libcrypto twice.
+ * It stays exact because every change goes through OSSL_LIB_CTX_set0_default, defined
+ * below, which libcrypto's own calls reach too (through its PLT). */
+static __thread OSSL_LIB_CTX *thread_libctx __attribute__((tls_model("initial-exec")));
+
+ASYNCJOB_API OSSL_LIB_CTX *OSSL_LIB_CTX_set0_default(OSSL_LIB_CTX *libctx)
+{
+    OSSL_LIB_CTX *prev =
+        libcrypto_set0_default != NULL ? libcrypto_set0_default(libctx) : NULL;
+    if (prev != NULL)
+        thread_libctx = libctx != NULL ? libctx : prev;
+    return prev;
+}
+
+/* The calling thread's default library context (NULL only if libcrypto's is unreachable). */
+static OSSL_LIB_CTX *current_libctx(void)
+{
+    OSSL_LIB_CTX *c = thread_libctx;
+    if (__builtin_expect(c == NULL, 0))
+        c = OSSL_LIB_CTX_set0_default(NULL);
+    return c;
+}
+
+/* The job the core will resume for this call, or NULL: a start, or a call it will refuse
+ * (the same test as the core's resume path, so a refused call touches no context). */
+static ASYNC_JOB *resumable(ASYNC_JOB **job)
+{
+    if (job == NULL || *job == NULL)
+        return NULL;
+    const struct pool_thread *pt = pool_self();
+    ASYNC_JOB *j = *job;
+    return j->active_tid == pt->thread_id && pt->current == NULL ? j : NULL;
+}
+
+/* Before the switch: a resumed job gets back the default it had when it paused. A new
+ * job starts with its caller's, which is already in place. Setting a context equal to the
+ * current one would change nothing, so that call is skipped. */
+static void enter_libctx(ASYNC_JOB *resumed, OSSL_LIB_CTX *caller)
+{
+    if (resumed != NULL && resumed->adapter_data != NULL && resumed->adapter_data != caller)
+        OSSL_LIB_CTX_set0_default(resumed->adapter_data);
+}
+
+/* After the switch: a paused job keeps its current default for its next resume, and the
+ * caller gets its own back. */
+static void leave_libctx(ASYNC_JOB **job, int rc, OSSL_LIB_CTX *caller)
+{
+    OSSL_LIB_CTX *now = current_libctx();
+    if (rc == ASYNC_PAUSE)
+        (*job)->adapter_data = now;
+    if (now != caller && caller != NULL)
+        OSSL_LIB_CTX_set0_default(caller);
+}
+
+/* The core's start returns after a switch; so does this wrapper, and a plain `ret` here
+ * would be mispredicted (see FIBER_RETURN_HELPER in fiber.h). */
+FIBER_RETURN_HELPER_ARG(dropin_ret_start);
+
+ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
+                                 int (*func)(void *), void *args, size_t size)
+{
+    OSSL_LIB_CTX *caller = current_libctx();
+    enter_libctx(resumable(job), caller);
+    int rc = asyncjob_core_start_job(job, ctx, ret, func, args, size);
+    leave_libctx(job, rc, caller);
+    return dropin_ret_start(rc);
+}
+
+ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret)
+{
+    OSSL_LIB_CTX *caller = current_libctx();
+    enter_libctx(resumable(job), caller);
+    int rc = asyncjob_core_cancel_job(job, ret);
+    leave_libctx(job, rc, caller);
+    return rc;
+}
+
+/* libcrypto's reason code closest to each asyncjob error; the sentence carries the rest. */
+static int reason_of(enum asyncjob_error code)
+{
+    switch (code) {
+    case ASYNCJOB_EINVAL:
+        return ERR_R_PASSED_INVALID_ARGUMENT;
+    case ASYNCJOB_ENOMEM:
+        return ERR_R_MALLOC_FAILURE;
+    case ASYNCJOB_ERANGE:
+        return ASYNC_R_INVALID_POOL_SIZE;
+    case ASYNCJOB_ESTACK:
+        return ASYNC_R_INIT_FAILED;
+    default:
+        return ERR_R_OPERATION_FAIL;
+    }
+}
+
+/* Every failure of the core also becomes an ERR_LIB_ASYNC entry whose data is asyncjob's
+ * sentence, so that ERR_print_errors() says why. libssl takes any queued entry for a fatal
+ * error, so two outcomes that libcrypto reports without an entry stay off the queue: a
+ * lookup that finds nothing (ASYNC_WAIT_CTX_get_fd, _clear_fd, _get_callback), and a full
+ * pool (ASYNC_NO_JOBS, which libssl turns into SSL_ERROR_WANT_ASYNC_JOB: retry later). */
+static void queue_error(enum asyncjob_error code)
+{
+    if (code == ASYNCJOB_ENOENT || code == ASYNCJOB_EPOOLFULL)
+        return;
+    ERR_new();
+    ERR_set_debug("asyncjob", 0, "asyncjob");
+    ERR_set_error(ERR_LIB_ASYNC, reason_of(code), "%s", asyncjob_strerror((int)code));
+}
+
+/* libcrypto's definition of `name`, looked up in libcrypto itself (found through one of
+ * its functions that the drop-in does not define), whatever the load order. */
+static void *libcrypto_symbol(const char *name)
+{
+    Dl_info info;
+    void *sym = NULL;
+    if (dladdr((void *)ERR_new, &info) == 0 || info.dli_fname == NULL)
+        return NULL;
+    void *h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    if (h != NULL) {
+        sym = dlsym(h, name);
+        dlclose(h);
+    }
+    return sym;
+}
+
+__attribute__((constructor)) static void dropin_init(void)
+{
+    libcrypto_set0_default =
+        (OSSL_LIB_CTX * (*)(OSSL_LIB_CTX *)) libcrypto_symbol("OSSL_LIB_CTX_set0_default");
+    error_hook = queue_error;
+}
