@@ -8,9 +8,12 @@
 #   - the cross compiler (gcc-TRIPLET) and the target's C library libc6:ARCH are installed
 #     (multiarch): libc6:ARCH puts the target's loader at the path its programs name;
 #   - what the build needs of the target (Boost.Context's libboost_context.a, Check and
-#     subunit) is downloaded as .deb files and unpacked into build/cross-ARCH/sysroot, not
-#     installed: the target's -dev packages cannot always be installed beside amd64's
-#     (Multi-Arch version skew on a mirror). pkg-config sees only that tree.
+#     subunit, and libcrypto for the coexistence test and the benchmark's reference) is
+#     downloaded as .deb files and unpacked into build/cross-ARCH/sysroot, not installed:
+#     the target's -dev packages cannot always be installed beside amd64's (Multi-Arch
+#     version skew on a mirror). pkg-config sees only that tree; the compiler gets its
+#     multiarch include folder, and the linker its library folder for libcrypto.so's
+#     dependents.
 # How the programs run: every test is an ARCH program (or a script that runs one), so
 # qemu-user is hooked in through binfmt_misc rather than a LOG_COMPILER; i386 runs natively.
 # No QEMU_LD_PREFIX: with it, qemu-user hung when a test child died of a signal.
@@ -36,7 +39,8 @@ esac
 build=build/cross-$arch
 sysroot=$PWD/$build/sysroot
 # What the build takes from the target, unpacked (never installed).
-TARGET_DEBS="libboost-context1.74-dev libboost-context1.74.0 check libsubunit-dev libsubunit0"
+TARGET_DEBS="libboost-context1.74-dev libboost-context1.74.0 check libsubunit-dev libsubunit0
+  libssl-dev libssl3"
 export DEBIAN_FRONTEND=noninteractive
 
 # apt-get with one retry; $1 names what is fetched, for the failure message.
@@ -44,7 +48,7 @@ apt_retry() {
   local what=$1; shift
   apt-get -q "$@" >/dev/null 2>&1 && return 0
   echo "apt-get $* failed; retrying once"
-  apt-get -q "$@" >/dev/null || die "apt-get could not fetch $what (apt-get $*)"
+  apt-get -q "$@" >/dev/null || die "apt-get failed twice for $what (apt-get $*)"
 }
 
 install_tools() {
@@ -93,11 +97,14 @@ configure_build() {
   local libdir=$sysroot/usr/lib/$multiarch
   ( cd "$build" && PKG_CONFIG_LIBDIR=$libdir/pkgconfig:$sysroot/usr/share/pkgconfig \
       PKG_CONFIG_SYSROOT_DIR=$sysroot ../../configure --host="$triplet" --enable-werror \
-      --with-boost-context="$libdir" >configure.out 2>&1 ) ||
+      --with-boost-context="$libdir" CPPFLAGS="-isystem $sysroot/usr/include/$multiarch" \
+      LDFLAGS="-Wl,-rpath-link,$libdir" >configure.out 2>&1 ) ||
     { tail -30 "$build/configure.out"; die "configure failed"; }
   sed -n '/configured$/,$p' "$build/configure.out"
   grep -q "fcontext from: *$libdir/libboost_context.a" "$build/configure.out" ||
     die "configure did not pick the $arch libboost_context.a"
+  grep -q 'libcrypto (bench reference): yes' "$build/configure.out" ||
+    die "configure did not take the $arch libcrypto"
   banner "make"
   ( cd "$build" && make -j2 >make.out 2>&1 ) || { tail -30 "$build/make.out"; die "make failed"; }
   file "$build/lib/.libs/libasyncjob.so.0.0.0"
