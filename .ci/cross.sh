@@ -42,13 +42,15 @@ sysroot=$PWD/$build/sysroot
 TARGET_DEBS="libboost-context1.74-dev libboost-context1.74.0 check libsubunit-dev libsubunit0
   libssl-dev libssl3"
 export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt-get or dpkg (a second session on the machine) instead of failing.
+APT_LOCK="-o DPkg::Lock::Timeout=300"
 
 # apt-get with one retry; $1 names what is fetched, for the failure message.
 apt_retry() {
   local what=$1; shift
-  apt-get -q "$@" >/dev/null 2>&1 && return 0
+  apt-get -q $APT_LOCK "$@" >/dev/null 2>&1 && return 0
   echo "apt-get $* failed; retrying once"
-  apt-get -q "$@" >/dev/null || die "apt-get failed twice for $what (apt-get $*)"
+  apt-get -q $APT_LOCK "$@" >/dev/null || die "apt-get failed twice for $what (apt-get $*)"
 }
 
 install_tools() {
@@ -56,7 +58,7 @@ install_tools() {
   dpkg --add-architecture "$arch" || die "dpkg --add-architecture $arch failed"
   # A mirror whose index of some architecture is out of step makes apt-get update exit
   # non-zero while the rest is usable: go on, and let the installs below say what is missing.
-  apt-get update -q >/dev/null 2>&1 || apt-get update -q >/dev/null 2>&1 ||
+  apt-get $APT_LOCK update -q >/dev/null 2>&1 || apt-get $APT_LOCK update -q >/dev/null 2>&1 ||
     echo "apt-get update reported errors (some index files were ignored); going on"
   local pkgs="gcc-$triplet libc6:$arch"
   [ -n "$qemu" ] && pkgs="$pkgs qemu-user qemu-user-binfmt"

@@ -16,11 +16,13 @@ build=$PWD/build/musl
 banner() { printf '\n=== musl: %s ===\n' "$*"; }
 die() { echo "musl: $*"; echo "0 passed, 0 skipped, 1 failed"; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt-get or dpkg (a second session on the machine) instead of failing.
+APT_LOCK="-o DPkg::Lock::Timeout=300"
 
 install_tools() {
   banner "packages"
-  apt-get install -y -q musl-tools dpkg-dev >/dev/null 2>&1 ||
-    apt-get install -y -q musl-tools dpkg-dev >/dev/null ||
+  apt-get $APT_LOCK install -y -q musl-tools dpkg-dev >/dev/null 2>&1 ||
+    apt-get $APT_LOCK install -y -q musl-tools dpkg-dev >/dev/null ||
     die "apt-get could not install musl-tools dpkg-dev"
 }
 
