@@ -23,8 +23,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 arch=${1:-}
 start=$(date +%s)
-banner() { printf '\n=== %s: %s ===\n' "$arch" "$*"; }
-die() { echo "cross $arch: $*"; echo "0 passed, 0 skipped, 1 failed"; exit 1; }
+leg="cross $arch"
+# shellcheck source=.ci/leg.sh
+. .ci/leg.sh
 
 # ARCH -> GNU triplet of Debian's cross gcc, and the qemu-user binfmt entry ("" = native).
 case $arch in
@@ -112,17 +113,6 @@ configure_build() {
   file "$build/lib/.libs/libasyncjob.so.0.0.0"
 }
 
-run_check() {
-  banner "make check${qemu:+ under $qemu}"
-  ( cd "$build" && LD_LIBRARY_PATH=$sysroot/usr/lib/$multiarch make -j2 check ) \
-    >"$build/check.out" 2>&1
-  check_status=$?
-  grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS|XFAIL):' "$build/check.out" | grep -v '^PASS' || true
-  find "$build" -name '*.log' \( -path '*test*' -o -path '*examples*' -o -path '*bench*' \) \
-    -exec grep -l '^FAIL\|^ERROR\|^not ok' {} + 2>/dev/null | grep -v test-suite.log |
-    while read -r l; do echo "--- $l"; tail -40 "$l"; done
-}
-
 [ -x configure ] || ./autogen.sh >/dev/null || die "autogen failed"
 install_tools
 multiarch=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null) ||
@@ -130,13 +120,6 @@ multiarch=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null) ||
 unpack_target
 register_binfmt
 configure_build
-run_check
-trs() { find "$build" -name '*.trs' -exec grep -h "^:test-result: $1" {} + | wc -l; }
-passed=$(($(trs PASS) + $(trs XFAIL)))
-skipped=$(trs SKIP)
-failed=$(($(trs FAIL) + $(trs XPASS) + $(trs ERROR)))
-[ "$check_status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
-echo
-echo "$arch${qemu:+ under $qemu}: $(($(date +%s) - start)) s"
-echo "$passed passed, $skipped skipped, $failed failed"
-[ "$failed" -eq 0 ]
+leg="$arch${qemu:+ under $qemu}"
+leg_check LD_LIBRARY_PATH="$sysroot/usr/lib/$multiarch"
+leg_finish

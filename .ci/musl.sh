@@ -13,8 +13,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start=$(date +%s)
 build=$PWD/build/musl
-banner() { printf '\n=== musl: %s ===\n' "$*"; }
-die() { echo "musl: $*"; echo "0 passed, 0 skipped, 1 failed"; exit 1; }
+leg=musl
+# shellcheck source=.ci/leg.sh
+. .ci/leg.sh
 export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt-get or dpkg (a second session on the machine) instead of failing.
 APT_LOCK="-o DPkg::Lock::Timeout=300"
@@ -73,16 +74,6 @@ build_asyncjob() {
   file "$build/lib/.libs/libasyncjob.so.0.0.0"
 }
 
-run_check() {
-  banner "make check"
-  (cd "$build" && make -j2 check) >"$build/check.out" 2>&1
-  check_status=$?
-  grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS|XFAIL):' "$build/check.out" | grep -v '^PASS' || true
-  find "$build" -name '*.log' \( -path '*test*' -o -path '*examples*' -o -path '*bench*' \) \
-    -exec grep -l '^FAIL\|^ERROR\|^not ok' {} + 2>/dev/null | grep -v test-suite.log |
-    while read -r l; do echo "--- $l"; tail -40 "$l"; done
-}
-
 # examples/hello_async linked statically with musl against libasyncjob.a, run, and its
 # output compared with the expected one; the result is written as one automake .trs.
 static_example() {
@@ -104,14 +95,6 @@ install_tools
 fetch_check_source
 build_check
 build_asyncjob
-run_check
+leg_check
 static_example
-trs() { find "$build" -name '*.trs' -exec grep -h "^:test-result: $1" {} + | wc -l; }
-passed=$(($(trs PASS) + $(trs XFAIL)))
-skipped=$(trs SKIP)
-failed=$(($(trs FAIL) + $(trs XPASS) + $(trs ERROR)))
-[ "$check_status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
-echo
-echo "musl: $(($(date +%s) - start)) s"
-echo "$passed passed, $skipped skipped, $failed failed"
-[ "$failed" -eq 0 ]
+leg_finish
