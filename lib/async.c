@@ -28,6 +28,13 @@
  */
 #define HOT_PATH __attribute__((hot))
 
+/* Returns after a switch, one helper per site (FIBER_RETURN_HELPER in fiber.h). */
+FIBER_RETURN_HELPER(async_ret_start_paused, ASYNC_PAUSE);
+FIBER_RETURN_HELPER(async_ret_resume_paused, ASYNC_PAUSE);
+FIBER_RETURN_HELPER_ARG(async_ret_resume_finished);
+FIBER_RETURN_HELPER(async_ret_pause, 1);
+FIBER_RETURN_HELPER_ARG(async_ret_pause_slow);
+
 ASYNCJOB_API int ASYNC_init_thread(size_t max_size, size_t init_size)
 {
     struct pool_thread *pt = pool_self();
@@ -131,15 +138,15 @@ static __attribute__((noinline)) int job_done_cold(ASYNC_JOB *job)
  * Switch into `job` and return it once it stops (paused or finished: its message tells
  * which). The caller has checked that the job may run on this thread now. The pointer
  * returned is `job` itself, carried through the switch: callers use it rather than
- * `job`, so that nothing has to live in a saved register across the switch. Always
- * inlined: a call level here would add a mispredicted return on each switch.
+ * `job`, so that nothing has to live in a saved register across the switch. The job
+ * learns why it runs from its own state (`cancelled`), not from a message.
  */
 static inline __attribute__((always_inline)) ASYNC_JOB *enter_job(struct pool_thread *pt,
-                                                                 ASYNC_JOB *job, void *msg)
+                                                                 ASYNC_JOB *job)
 {
     pt->current = job; /* the job clears it as it leaves */
     /* The fiber is the job's first member. */
-    return (ASYNC_JOB *)(void *)fiber_enter(&job->fiber, msg);
+    return (ASYNC_JOB *)(void *)fiber_enter(&job->fiber);
 }
 
 /* enter_job() for a start. Most started jobs run to their end without pausing; this
@@ -149,12 +156,14 @@ static inline __attribute__((always_inline)) ASYNC_JOB *enter_new_job(struct poo
                                                                      ASYNC_JOB *job)
 {
     pt->current = job;
-    return (ASYNC_JOB *)(void *)fiber_enter_balanced(&job->fiber, POOL_MSG_RESUME);
+    return (ASYNC_JOB *)(void *)fiber_enter_balanced(&job->fiber);
 }
 
+/* After a switch into `job`: whether it paused rather than finished (job_main() marks a
+ * finished job inactive before it leaves; no message travels either way). */
 static inline int job_paused(const ASYNC_JOB *job)
 {
-    return fiber_message(&job->fiber) == POOL_MSG_PAUSED;
+    return job->active_tid != POOL_NOT_ACTIVE;
 }
 
 /* Why `job` cannot be resumed by this thread now, or 0 if it can. */
@@ -194,6 +203,7 @@ static inline __attribute__((always_inline)) int start_taken_job(
     int err = copy_args(j, args, size);
     if (unlikely(err != 0)) {
         wait_ctx_detach(j);
+        j->active_tid = POOL_NOT_ACTIVE;
         pool_release(pool_self(), j);
         error_set((enum asyncjob_error)err);
         return ASYNC_NO_JOBS;
@@ -201,7 +211,7 @@ static inline __attribute__((always_inline)) int start_taken_job(
     j = enter_new_job(pt, j);
     if (likely(job_paused(j))) {
         *j->resume_handle = j;
-        return ASYNC_PAUSE;
+        return async_ret_start_paused();
     }
     return job_done(pool_self(), j->resume_handle, j, j->resume_ret);
 }
@@ -244,9 +254,9 @@ static HOT_PATH __attribute__((noinline)) int start_new_job(ASYNC_JOB **job, ASY
 }
 
 /* ASYNC_start_job with a paused job: resume it. */
-static inline __attribute__((always_inline)) int resume_job(ASYNC_JOB **job, int *ret)
+static inline __attribute__((always_inline)) int resume_job(ASYNC_JOB **job, ASYNC_JOB *j,
+                                                            int *ret)
 {
-    ASYNC_JOB *j = *job;
     struct pool_thread *pt = pool_self();
     /* active_tid matches only on the owner thread and only while the job is started;
      * being started and not current on its thread, it is paused. */
@@ -254,10 +264,10 @@ static inline __attribute__((always_inline)) int resume_job(ASYNC_JOB **job, int
         return resume_refused(j);
     j->resume_handle = job;
     j->resume_ret = ret;
-    j = enter_job(pt, j, POOL_MSG_RESUME);
+    j = enter_job(pt, j);
     if (likely(job_paused(j)))
-        return ASYNC_PAUSE; /* *job already names it */
-    return job_done_cold(j);
+        return async_ret_resume_paused(); /* *job already names it */
+    return async_ret_resume_finished(job_done_cold(j));
 }
 
 /*
@@ -269,16 +279,16 @@ ASYNCJOB_API HOT_PATH int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, 
                                           int (*func)(void *), void *args, size_t size)
 {
     /* A separate (relaxed atomic) load of *job keeps GCC 12 from shuffling registers
-     * here for both paths (measured: one mov on the resume path, two on the start path);
-     * the resume path loads *job once more instead. */
+     * here for both paths; the resume path loads *job once more instead. */
     if (unlikely(job == NULL || __atomic_load_n(job, __ATOMIC_RELAXED) == NULL))
         return start_new_job(job, ctx, ret, func, args, size);
-    return resume_job(job, ret);
+    return resume_job(job, *job, ret);
 }
 
 /* After a paused job is resumed: the rare work (wait ctx changes, cancellation). */
 static __attribute__((noinline)) int pause_resumed_slow(ASYNC_JOB *job)
 {
+    wait_ctx_end_cancel(job);
     wait_ctx_reset(job->waitctx);
     if (job->cancelled) {
         error_set(ASYNCJOB_ECANCELED);
@@ -304,12 +314,12 @@ ASYNCJOB_API HOT_PATH int ASYNC_pause_job(void)
     if (unlikely(job->nopause != 0))
         return pause_refused(job);
     pool_self()->current = NULL;
-    job = (ASYNC_JOB *)(void *)fiber_leave(&job->fiber, POOL_MSG_PAUSED);
-    /* Resumed, on the same thread (jobs never migrate). */
-    if (unlikely(fiber_message(&job->fiber) != POOL_MSG_RESUME ||
-                 job->waitctx->changed != 0))
-        return pause_resumed_slow(job);
-    return 1;
+    job = (ASYNC_JOB *)(void *)fiber_leave(&job->fiber);
+    /* Resumed, on the same thread (jobs never migrate). A cancel shows as a change of
+     * the wait ctx (wait_ctx_begin_cancel()). */
+    if (unlikely(job->waitctx->changed != 0))
+        return async_ret_pause_slow(pause_resumed_slow(job));
+    return async_ret_pause();
 }
 
 ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret)
@@ -326,8 +336,9 @@ ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret)
         return ASYNC_ERR;
     }
     j->cancelled = 1;
+    wait_ctx_begin_cancel(j);
     /* With pausing refused the job can only run to its end. */
-    j = enter_job(pt, j, POOL_MSG_CANCEL);
+    j = enter_job(pt, j);
     if (job_paused(j))
         return ASYNC_PAUSE; /* cannot happen: pausing fails once cancelled */
     return job_done(pool_self(), job, j, ret);

@@ -126,13 +126,11 @@ static inline __attribute__((always_inline)) transfer_t switch_to(fcontext_t to,
 }
 #endif
 
-static inline __attribute__((always_inline)) struct fiber *enter(struct fiber *f, void *data,
-                                                                int balanced)
+static inline __attribute__((always_inline)) struct fiber *enter(struct fiber *f, int balanced)
 {
 #ifdef ASYNCJOB_TSAN
     f->caller_tsan_fiber = __tsan_get_current_fiber();
 #endif
-    f->msg = data;
     ASAN_START(&f->caller_fake_stack, f->stack.lo, f->stack.size);
     TSAN_SWITCH(f->tsan_fiber);
     transfer_t t = switch_to(f->ctx, f, balanced);
@@ -142,10 +140,8 @@ static inline __attribute__((always_inline)) struct fiber *enter(struct fiber *f
     return back;
 }
 
-static inline __attribute__((always_inline)) struct fiber *leave(struct fiber *f, void *data,
-                                                                int balanced)
+static inline __attribute__((always_inline)) struct fiber *leave(struct fiber *f, int balanced)
 {
-    f->msg = data;
     ASAN_START(&f->fake_stack, f->caller_lo, f->caller_size);
     TSAN_SWITCH(f->caller_tsan_fiber);
     transfer_t t = switch_to(f->caller, f, balanced);
@@ -155,24 +151,24 @@ static inline __attribute__((always_inline)) struct fiber *leave(struct fiber *f
     return back;
 }
 
-struct fiber *fiber_enter(struct fiber *f, void *data)
+struct fiber *fiber_enter(struct fiber *f)
 {
-    return enter(f, data, 0);
+    return enter(f, 0);
 }
 
-struct fiber *fiber_leave(struct fiber *f, void *data)
+struct fiber *fiber_leave(struct fiber *f)
 {
-    return leave(f, data, 0);
+    return leave(f, 0);
 }
 
-struct fiber *fiber_enter_balanced(struct fiber *f, void *data)
+struct fiber *fiber_enter_balanced(struct fiber *f)
 {
-    return enter(f, data, 1);
+    return enter(f, 1);
 }
 
-struct fiber *fiber_leave_balanced(struct fiber *f, void *data)
+struct fiber *fiber_leave_balanced(struct fiber *f)
 {
-    return leave(f, data, 1);
+    return leave(f, 1);
 }
 
 /* Bytes kept zero above a fiber's first frame (a multiple of 16: the ABI's alignment). */
@@ -190,7 +186,7 @@ __attribute__((noreturn, noinline)) static void fiber_trampoline(transfer_t t)
     f->caller = t.fctx;
     ASAN_FINISH(NULL, &f->caller_lo, &f->caller_size);
 
-    f = fiber_leave(f, NULL);
+    f = fiber_leave(f);
     void *result = f->entry(f, fiber_message(f));
 
     f->finished = 1;
@@ -233,7 +229,7 @@ int fiber_create(struct fiber *f, fiber_entry_fn entry)
     char *top = (char *)f->stack.lo + f->stack.size - FIBER_TOP_PAD;
     memset(top, 0, FIBER_TOP_PAD);
     f->ctx = make_fcontext(top, f->stack.size - FIBER_TOP_PAD, fiber_trampoline);
-    fiber_enter(f, NULL);
+    fiber_resume(f, NULL);
     return 0;
 }
 

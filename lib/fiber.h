@@ -43,17 +43,17 @@ struct fiber {
 int fiber_create(struct fiber *f, fiber_entry_fn entry);
 
 /*
- * Switch from the caller into `f`, handing it `data`. Returns `f` once it has switched
- * back, with the pointer it passed to fiber_leave() (or its entry function's result, then
- * fiber_finished(f) is true) in fiber_message(f). The switch carries the fiber's address
- * itself, so a caller that goes on with the returned pointer instead of `f` keeps nothing
- * in saved registers across the switch.
+ * Switch from the caller into `f`. Returns `f` once it has switched back, with the pointer
+ * it passed to fiber_leave() (or its entry function's result, then fiber_finished(f) is
+ * true) in fiber_message(f). The switch carries the fiber's address itself, so a caller
+ * that goes on with the returned pointer instead of `f` keeps nothing in saved registers
+ * across the switch. Entering sends no message: `f` finds the one it last sent, unless
+ * the caller replaced it with fiber_post() (its owner's state can tell it why it runs).
  */
-struct fiber *fiber_enter(struct fiber *f, void *data);
+struct fiber *fiber_enter(struct fiber *f);
 
-/* From inside `f`: switch back to its caller, handing it `data`. Returns `f` when it is
- * next entered, with the pointer given to that fiber_enter() in fiber_message(f). */
-struct fiber *fiber_leave(struct fiber *f, void *data);
+/* From inside `f`: switch back to its caller. Returns `f` when it is next entered. */
+struct fiber *fiber_leave(struct fiber *f);
 
 /*
  * The same two switches, made so that they leave the CPU's return-stack predictor as they
@@ -62,8 +62,56 @@ struct fiber *fiber_leave(struct fiber *f, void *data);
  * return is then predicted instead of missed. Elsewhere the plain forms are faster (by
  * two instructions). Where the switch is a C call (not x86-64) both forms are the same.
  */
-struct fiber *fiber_enter_balanced(struct fiber *f, void *data);
-struct fiber *fiber_leave_balanced(struct fiber *f, void *data);
+struct fiber *fiber_enter_balanced(struct fiber *f);
+struct fiber *fiber_leave_balanced(struct fiber *f);
+
+/* Set the message the other side of `f`'s next switch finds: the fiber when it is next
+ * entered, or its caller when the fiber next leaves. Switches carry none themselves. */
+static inline void fiber_post(struct fiber *f, void *data)
+{
+    f->msg = data;
+}
+
+/*
+ * Returning after a switch. A function that switched stacks returns through frames the
+ * CPU's return-stack predictor never saw (it holds the other side's calls), so a plain
+ * `ret` there is always mispredicted. FIBER_RETURN_HELPER(name, value) defines
+ * `int name(void)`, which returns `value` to the caller's caller through an indirect jump,
+ * which the indirect-branch predictor learns; FIBER_RETURN_HELPER_ARG(name) defines
+ * `int name(int v)`, returning `v`. Use them as tail calls, `return name();`. Should the
+ * compiler emit a real call instead, the helper simply returns to its caller, so it is
+ * correct either way. One helper per return site, so that targets are learned apart.
+ * x86-64 only: elsewhere a plain return (see README, Architectures).
+ */
+#if defined(__x86_64__) && defined(__LP64__)
+# define FIBER_STR_(x) #x
+# define FIBER_STR(x) FIBER_STR_(x)
+# define FIBER_RETURN_ASM(name, set_eax)                                                  \
+    __asm__(".pushsection .text.hot,\"ax\",@progbits\n\t"                               \
+            ".p2align 4\n\t"                                                            \
+            ".globl " #name "\n\t"                                                      \
+            ".hidden " #name "\n\t"                                                     \
+            ".type " #name ",@function\n" #name ":\n\t"                                  \
+            ".cfi_startproc\n\t" set_eax "\n\t"                                        \
+            "popq %rcx\n\t"                                                             \
+            ".cfi_adjust_cfa_offset -8\n\t"                                             \
+            ".cfi_register %rip, %rcx\n\t"                                              \
+            "jmp *%rcx\n\t"                                                             \
+            ".cfi_endproc\n\t"                                                          \
+            ".size " #name ", .-" #name "\n\t"                                          \
+            ".popsection")
+# define FIBER_RETURN_HELPER(name, value)                                                 \
+    __attribute__((visibility("hidden"))) int name(void);                                \
+    FIBER_RETURN_ASM(name, "movl $" FIBER_STR(value) ", %eax")
+# define FIBER_RETURN_HELPER_ARG(name)                                                    \
+    __attribute__((visibility("hidden"))) int name(int v);                               \
+    FIBER_RETURN_ASM(name, "movl %edi, %eax")
+#else
+# define FIBER_RETURN_HELPER(name, value)                                                 \
+    static inline int name(void) { return (value); }
+# define FIBER_RETURN_HELPER_ARG(name)                                                    \
+    static inline int name(int v) { return v; }
+#endif
 
 /* The pointer of the last switch into or out of `f`. */
 static inline void *fiber_message(const struct fiber *f)
@@ -71,15 +119,17 @@ static inline void *fiber_message(const struct fiber *f)
     return f->msg;
 }
 
-/* fiber_enter() and fiber_leave() for callers that only want the message. */
+/* Post `data` and enter `f`; what `f` sends back. */
 static inline void *fiber_resume(struct fiber *f, void *data)
 {
-    return fiber_message(fiber_enter(f, data));
+    fiber_post(f, data);
+    return fiber_message(fiber_enter(f));
 }
 
 static inline void *fiber_suspend(struct fiber *f, void *data)
 {
-    return fiber_message(fiber_leave(f, data));
+    fiber_post(f, data);
+    return fiber_message(fiber_leave(f));
 }
 
 static inline int fiber_finished(const struct fiber *f)

@@ -33,9 +33,10 @@ static void *job_main(struct fiber *f, void *msg)
     while (msg != POOL_MSG_QUIT) {
         job->ret = job->func(job->args);
         pool_self()->current = NULL;
+        job->active_tid = POOL_NOT_ACTIVE; /* what the dispatcher takes for "finished" */
         /* Balanced: when the start that ran this job sees it end without a pause, that
          * start's return to its caller is predicted (see fiber_enter_balanced()). */
-        msg = fiber_message(fiber_leave_balanced(f, POOL_MSG_FINISHED));
+        msg = fiber_message(fiber_leave_balanced(f));
     }
     return NULL;
 }

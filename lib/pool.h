@@ -19,12 +19,6 @@
  * thread that has not used asyncjob yet has 0). */
 #define POOL_NOT_ACTIVE UINT64_MAX
 
-/* What a job's fiber passes back to the dispatcher when it stops running. */
-#define POOL_MSG_PAUSED ((void *)1)
-#define POOL_MSG_FINISHED ((void *)2)
-/* What a resume passes into a paused job: nothing, or "you are cancelled". */
-#define POOL_MSG_RESUME NULL
-#define POOL_MSG_CANCEL ((void *)4)
 
 struct async_job_st {
     struct fiber fiber;
@@ -42,6 +36,7 @@ struct async_job_st {
         uint64_t nopause;
     };
     ASYNC_WAIT_CTX *waitctx; /* holds a reference, see wait_ctx.h */
+    ASYNC_WAIT_CTX *cancel_waitctx; /* waitctx while a cancel resumes the job */
     /* Ownership. */
     uint64_t thread_id;  /* the thread that owns the job for its whole life */
     /* thread_id while the job is started and not finished (paused, or running: then it
@@ -101,10 +96,10 @@ static inline ASYNC_JOB *pool_take_idle(struct pool_thread *pt)
 /* Free a job that is idle or finished, and its stack. */
 void pool_destroy_job(ASYNC_JOB *job);
 
-/* A job finished: back to the pool, or destroyed if its pool is gone. */
+/* A job finished (its active_tid is POOL_NOT_ACTIVE again): back to the pool, or
+ * destroyed if its pool is gone. */
 static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job)
 {
-    job->active_tid = POOL_NOT_ACTIVE;
     if (__builtin_expect(job->pool_gen != pt->pool_gen, 0)) {
         pool_destroy_job(job);
         return;

@@ -21,6 +21,7 @@ struct wait_fd {
 };
 
 ASYNC_WAIT_CTX wait_ctx_none = { .freed = 1 };
+ASYNC_WAIT_CTX wait_ctx_cancel = { .changed = 1, .freed = 1 };
 
 ASYNCJOB_API ASYNC_WAIT_CTX *ASYNC_WAIT_CTX_new(void)
 {

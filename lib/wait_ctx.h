@@ -48,6 +48,25 @@ void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx);
  */
 extern ASYNC_WAIT_CTX wait_ctx_none;
 
+/*
+ * What a cancelled job points at while it is resumed: `changed` is non-zero, so the
+ * resume path's one test for wait ctx changes also catches the cancel, and the job puts
+ * its own ctx back before anything else (wait_ctx_end_cancel). Never written.
+ */
+extern ASYNC_WAIT_CTX wait_ctx_cancel;
+
+static inline void wait_ctx_begin_cancel(ASYNC_JOB *job)
+{
+    job->cancel_waitctx = job->waitctx;
+    job->waitctx = &wait_ctx_cancel;
+}
+
+static inline void wait_ctx_end_cancel(ASYNC_JOB *job)
+{
+    if (job->waitctx == &wait_ctx_cancel)
+        job->waitctx = job->cancel_waitctx;
+}
+
 /* Attach a job to `ctx` (or to none, if NULL) as it starts; detach it as it finishes. */
 static inline void wait_ctx_attach(ASYNC_WAIT_CTX *ctx, ASYNC_JOB *job)
 {

@@ -63,8 +63,8 @@ static void *echo_mixed(struct fiber *f, void *arg)
         if (v == UINTPTR_MAX)
             return (void *)(uintptr_t)0xBA1;
         /* Bit 1 here and bit 0 on the caller's side: all four pairings, over and over. */
-        struct fiber *back = (k & 2) ? fiber_leave_balanced(f, (void *)(v ^ k))
-                                     : fiber_leave(f, (void *)(v ^ k));
+        fiber_post(f, (void *)(v ^ k));
+        struct fiber *back = (k & 2) ? fiber_leave_balanced(f) : fiber_leave(f);
         ck_assert_ptr_eq(back, f);
         v = (uintptr_t)fiber_message(back);
     }
@@ -76,17 +76,63 @@ START_TEST(switch_balanced_and_plain_interoperate)
     ck_assert_int_eq(fiber_create(&f, echo_mixed), 0);
     for (uintptr_t i = 0; i < 100000; i++) {
         uintptr_t sent = i * 7 + 1;
-        struct fiber *back = (i & 1) ? fiber_enter_balanced(&f, (void *)sent)
-                                     : fiber_enter(&f, (void *)sent);
+        fiber_post(&f, (void *)sent);
+        struct fiber *back = (i & 1) ? fiber_enter_balanced(&f) : fiber_enter(&f);
         ck_assert_ptr_eq(back, &f);
         uintptr_t got = (uintptr_t)fiber_message(back);
         if (got != (sent ^ i))
             ck_abort_msg("switch %lu: sent %lu, got %lu", (unsigned long)i,
                          (unsigned long)sent, (unsigned long)got);
     }
-    ck_assert_ptr_eq(fiber_enter_balanced(&f, (void *)UINTPTR_MAX), &f);
+    fiber_post(&f, (void *)UINTPTR_MAX);
+    ck_assert_ptr_eq(fiber_enter_balanced(&f), &f);
     ck_assert(fiber_finished(&f));
     ck_assert_ptr_eq(fiber_message(&f), (void *)(uintptr_t)0xBA1);
+    fiber_destroy(&f);
+}
+END_TEST
+
+/* ---- the predicted-return helpers: the right value to the right place, whether they are
+ * reached by a tail jump (as in the API's hot path) or by a plain call ---- */
+
+FIBER_RETURN_HELPER(test_return_seven, 7);
+FIBER_RETURN_HELPER_ARG(test_return_arg);
+
+/* Each helper in tail position, so that it returns for this function (at -O1 and up);
+ * the switch before it is what the API's pause does. */
+static __attribute__((noinline)) int leave_then_return(struct fiber *f, int v)
+{
+    fiber_post(f, (void *)(uintptr_t)v);
+    fiber_leave(f);
+    if (v % 3 == 0)
+        return test_return_seven();
+    return test_return_arg(v * 2);
+}
+
+static void *returns_in_fiber(struct fiber *f, void *arg)
+{
+    for (int i = 1; i <= 3000; i++) {
+        volatile int canary = i ^ 0x5a5a; /* the frame must survive the return */
+        int got = leave_then_return(f, i);
+        if (got != (i % 3 == 0 ? 7 : i * 2) || canary != (i ^ 0x5a5a))
+            return (void *)(uintptr_t)i; /* the first bad round */
+    }
+    return NULL;
+}
+
+START_TEST(return_helpers_jump_and_call)
+{
+    /* Plain calls: the helper returns to its own caller. */
+    volatile int in = 20;
+    ck_assert_int_eq(test_return_seven() + 1, 8);
+    ck_assert_int_eq(test_return_arg(in) + 1, 21);
+    /* Tail positions after switches, 3000 times each way. */
+    struct fiber f;
+    ck_assert_int_eq(fiber_create(&f, returns_in_fiber), 0);
+    for (uintptr_t i = 1; i <= 3000; i++)
+        ck_assert_ptr_eq(fiber_resume(&f, NULL), (void *)i);
+    ck_assert_ptr_eq(fiber_resume(&f, NULL), NULL);
+    ck_assert(fiber_finished(&f));
     fiber_destroy(&f);
 }
 END_TEST
@@ -391,6 +437,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, switch_million_round_trips);
     tcase_add_test(tc, switch_balanced_and_plain_interoperate);
+    tcase_add_test(tc, return_helpers_jump_and_call);
     tcase_add_test(tc, switch_ten_thousand_interleaved);
     tcase_add_test(tc, switch_keeps_fp_rounding_per_fiber);
     tcase_add_test(tc, guard_page_mprotect_faults);
