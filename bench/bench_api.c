@@ -30,9 +30,10 @@
  * Heap allocation counter. Defining malloc and friends in the program interposes them for
  * every shared library too (libasyncjob, libcrypto, libc itself); each forwards to glibc's
  * real allocator. The counter is thread-local, so counting costs a TLS increment only.
- * Sanitizers bring their own malloc, so under them nothing is counted or reported.
+ * Sanitizers bring their own malloc, so under them nothing is counted or reported; nor
+ * with a libc that has no __libc_malloc to forward to (musl).
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(__GLIBC__)
 # define COUNTS_ALLOCS 0
 static unsigned long heap_allocs;
 #else

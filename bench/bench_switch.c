@@ -10,7 +10,9 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ucontext.h>
+#ifdef HAVE_UCONTEXT_FUNCS
+# include <ucontext.h>
+#endif
 
 #include "../third_party/fcontext/fcontext.h"
 #include "bench.h"
@@ -137,6 +139,7 @@ static double fctx_ool_ij(long iters)
 }
 #endif
 
+#ifdef HAVE_UCONTEXT_FUNCS /* not in every libc: musl has no ucontext functions */
 /* --- _setjmp/_longjmp between stacks made by makecontext: OpenSSL's libcrypto switch.
  * The first entry into a fibre goes through setcontext; every later one is a _longjmp
  * to where the fibre last called _setjmp. --- */
@@ -212,6 +215,7 @@ static double ucontext_switch(long iters)
     free(stack);
     return (double)(t1 - t0) / iters;
 }
+#endif /* HAVE_UCONTEXT_FUNCS */
 
 int main(int argc, char **argv)
 {
@@ -241,8 +245,10 @@ int main(int argc, char **argv)
 #if defined(__x86_64__) && defined(__LP64__)
         { "fctx_ool_ij", fctx_ool_ij, 1 },
 #endif
+#ifdef HAVE_UCONTEXT_FUNCS
         { "setjmp", setjmp_switch, 1 },
         { "ucontext", ucontext_switch, 10 },
+#endif
     };
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
         if (only != NULL && strcmp(only, variants[v].key) != 0)

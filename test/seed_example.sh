@@ -1,7 +1,8 @@
 #!/bin/sh
 # seed_example.sh: builds the example program of OpenSSL's ASYNC_start_job(3) page (the seed
 # page the project started from) against this build of asyncjob, with only its includes
-# changed and OPENSSL_malloc/OPENSSL_free mapped to malloc/free (ASYNC-API.md section 5),
+# changed (<sys/select.h> added for its select(), which glibc's headers bring in unasked and
+# musl's do not) and OPENSSL_malloc/OPENSSL_free mapped to malloc/free (ASYNC-API.md section 5),
 # and compares its output with the output the page prints. The page is OpenSSL's text, so
 # it is not part of this repository: the script reads it from $ASYNCJOB_SEED_PAGE, or from
 # the shared/seed folder beside the source tree, and reports SKIP when neither exists.
@@ -26,7 +27,8 @@ rm -rf "$work" && mkdir -p "$work" || { echo "not ok 1 - seed example: cannot ma
 awk '/^ #ifdef _WIN32/ { on = 1 } /^The expected output/ { on = 0 } on' "$page" |
   sed -e 's/^ //' \
       -e 's|#include <openssl/async.h>|#include <asyncjob.h>|' \
-      -e 's|#include <openssl/crypto.h>|#include <stdlib.h>|' \
+      -e 's|#include <openssl/crypto.h>|#include <stdlib.h>\
+#include <sys/select.h>|' \
       -e 's/OPENSSL_malloc/malloc/g' -e 's/OPENSSL_free/free/g' > "$work/seed.c"
 awk '/^The expected output/ { on = 1; next } on && /^ / { print substr($0, 2); seen = 1; next }
      on && seen && !/^ / { exit }' "$page" > "$work/expected"

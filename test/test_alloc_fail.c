@@ -19,8 +19,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/seccomp.h>
 #include <sys/prctl.h>
+/* musl's compiler wrapper may not see the kernel's headers; the mode's value is kernel ABI. */
+#if __has_include(<linux/seccomp.h>)
+# include <linux/seccomp.h>
+#endif
+#ifndef SECCOMP_MODE_STRICT
+# define SECCOMP_MODE_STRICT 1
+#endif
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>

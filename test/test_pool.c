@@ -580,8 +580,11 @@ static void read_maps(int skip_rwx, long *lines, unsigned long long *bytes)
 START_TEST(thread_exit_frees_mappings)
 {
     /* One malloc arena, so that per-thread arenas do not come and go; then a warm-up
-     * round, so that everything the C library keeps for good exists before counting. */
+     * round, so that everything the C library keeps for good exists before counting.
+     * (glibc's knob; musl's allocator has no per-thread arenas.) */
+#ifdef M_ARENA_MAX
     mallopt(M_ARENA_MAX, 1);
+#endif
     /* Valgrind cannot tell a switch to a job stack from a big stack frame when the thread
      * runs on a stack it does not know (one from malloc), so there the threads get the C
      * library's stacks, and the stack cache's coming and going needs slack. */
@@ -605,8 +608,16 @@ START_TEST(thread_exit_frees_mappings)
 #else
     const int sanitized = 0;
 #endif
-    const long slack_lines = under_valgrind ? 64 : sanitized ? 16 : 0;
-    const unsigned long long slack_bytes = under_valgrind ? 256u << 10 : sanitized ? 4u << 20 : 0;
+    /* A C library without glibc's arena knob (musl) may keep a page or a mapping more
+     * of its own heap after more threads: a little slack, the same as valgrind's. */
+#ifdef M_ARENA_MAX
+    const int other_libc = 0;
+#else
+    const int other_libc = 1;
+#endif
+    const long slack_lines = under_valgrind ? 64 : sanitized ? 16 : other_libc ? 4 : 0;
+    const unsigned long long slack_bytes =
+        under_valgrind || other_libc ? 256u << 10 : sanitized ? 4u << 20 : 0;
     ck_assert_int_le(lines1, lines0 + slack_lines);
     ck_assert_uint_le(bytes1, bytes0 + slack_bytes);
 }

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# cross.sh ARCH: cross-build asyncjob for one Debian architecture (i386, armhf, arm64,
+# ppc64el, s390x, mips64el) with Debian's cross gcc and run the whole `make check` on it.
+# Run as root on Debian 12 from a clone whose ./configure exists (or autogen.sh runs).
+# Builds in build/cross-ARCH; ends with "N passed, N skipped, N failed".
+#
+# What comes from where:
+#   - the cross compiler (gcc-TRIPLET) and the target's C library libc6:ARCH are installed
+#     (multiarch): libc6:ARCH puts the target's loader at the path its programs name;
+#   - what the build needs of the target (Boost.Context's libboost_context.a, Check and
+#     subunit, and libcrypto for the coexistence test and the benchmark's reference) is
+#     downloaded as .deb files and unpacked into build/cross-ARCH/sysroot, not installed:
+#     the target's -dev packages cannot always be installed beside amd64's (Multi-Arch
+#     version skew on a mirror). pkg-config sees only that tree; the compiler gets its
+#     multiarch include folder, and the linker its library folder for libcrypto.so's
+#     dependents.
+# How the programs run: every test is an ARCH program (or a script that runs one), so
+# qemu-user is hooked in through binfmt_misc rather than a LOG_COMPILER; i386 runs natively.
+# No QEMU_LD_PREFIX: with it, qemu-user hung when a test child died of a signal.
+# What qemu-user cannot emulate, the tests report as SKIP with the reason (guard regions,
+# RLIMIT_AS, seccomp, a native debugger on a foreign program), never as PASS.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+arch=${1:-}
+start=$(date +%s)
+leg="cross $arch"
+# shellcheck source=.ci/leg.sh
+. .ci/leg.sh
+
+# ARCH -> GNU triplet of Debian's cross gcc, and the qemu-user binfmt entry ("" = native).
+case $arch in
+  i386)     triplet=i686-linux-gnu;          qemu= ;;
+  armhf)    triplet=arm-linux-gnueabihf;     qemu=qemu-arm ;;
+  arm64)    triplet=aarch64-linux-gnu;       qemu=qemu-aarch64 ;;
+  ppc64el)  triplet=powerpc64le-linux-gnu;   qemu=qemu-ppc64le ;;
+  s390x)    triplet=s390x-linux-gnu;         qemu=qemu-s390x ;;
+  mips64el) triplet=mips64el-linux-gnuabi64; qemu=qemu-mips64el ;;
+  *) echo "usage: $0 i386|armhf|arm64|ppc64el|s390x|mips64el"; exit 2 ;;
+esac
+build=build/cross-$arch
+sysroot=$PWD/$build/sysroot
+# What the build takes from the target, unpacked (never installed).
+TARGET_DEBS="libboost-context1.74-dev libboost-context1.74.0 check libsubunit-dev libsubunit0
+  libssl-dev libssl3"
+export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt-get or dpkg (a second session on the machine) instead of failing.
+APT_LOCK="-o DPkg::Lock::Timeout=300"
+
+# apt-get with one retry; $1 names what is fetched, for the failure message.
+apt_retry() {
+  local what=$1; shift
+  apt-get -q $APT_LOCK "$@" >/dev/null 2>&1 && return 0
+  echo "apt-get $* failed; retrying once"
+  apt-get -q $APT_LOCK "$@" >/dev/null || die "apt-get failed twice for $what (apt-get $*)"
+}
+
+install_tools() {
+  banner "packages"
+  dpkg --add-architecture "$arch" || die "dpkg --add-architecture $arch failed"
+  # A mirror whose index of some architecture is out of step makes apt-get update exit
+  # non-zero while the rest is usable: go on, and let the installs below say what is missing.
+  apt-get $APT_LOCK update -q >/dev/null 2>&1 || apt-get $APT_LOCK update -q >/dev/null 2>&1 ||
+    echo "apt-get update reported errors (some index files were ignored); going on"
+  local pkgs="gcc-$triplet libc6:$arch"
+  [ -n "$qemu" ] && pkgs="$pkgs qemu-user qemu-user-binfmt"
+  # shellcheck disable=SC2086
+  apt_retry "$pkgs" install -y $pkgs
+}
+
+unpack_target() {
+  banner "target packages into $sysroot"
+  rm -rf "$build" && mkdir -p "$build/debs" "$sysroot" || die "cannot create $build"
+  local p
+  for p in $TARGET_DEBS; do
+    (cd "$build/debs" && apt_retry "$p:$arch" download "$p:$arch") || exit 1
+  done
+  for p in "$build"/debs/*.deb; do
+    dpkg-deb -x "$p" "$sysroot" || die "dpkg-deb -x $p failed"
+  done
+  ls "$build/debs"
+}
+
+# Register the qemu-user binfmt entry if the kernel has not seen it (systemd-binfmt does
+# this at boot, which a container or a freshly mounted binfmt_misc has not had).
+register_binfmt() {
+  [ -n "$qemu" ] || return 0
+  banner "binfmt_misc"
+  local bf=/proc/sys/fs/binfmt_misc conf=/usr/lib/binfmt.d/$qemu.conf
+  [ -e "$bf/register" ] || mount -t binfmt_misc binfmt_misc "$bf" || die "cannot mount binfmt_misc"
+  if [ ! -e "$bf/$qemu" ]; then
+    [ -f "$conf" ] || die "$conf missing (qemu-user-binfmt)"
+    cat "$conf" >"$bf/register" || die "cannot register $qemu with binfmt_misc"
+  fi
+  grep -q '^enabled' "$bf/$qemu" || die "$qemu binfmt entry is disabled"
+  head -2 "$bf/$qemu"
+}
+
+configure_build() {
+  banner "configure --host=$triplet"
+  local libdir=$sysroot/usr/lib/$multiarch
+  ( cd "$build" && PKG_CONFIG_LIBDIR=$libdir/pkgconfig:$sysroot/usr/share/pkgconfig \
+      PKG_CONFIG_SYSROOT_DIR=$sysroot ../../configure --host="$triplet" --enable-werror \
+      --with-boost-context="$libdir" CPPFLAGS="-isystem $sysroot/usr/include/$multiarch" \
+      LDFLAGS="-Wl,-rpath-link,$libdir" >configure.out 2>&1 ) ||
+    { tail -30 "$build/configure.out"; die "configure failed"; }
+  sed -n '/configured$/,$p' "$build/configure.out"
+  grep -q "fcontext from: *$libdir/libboost_context.a" "$build/configure.out" ||
+    die "configure did not pick the $arch libboost_context.a"
+  grep -q 'libcrypto (bench reference): yes' "$build/configure.out" ||
+    die "configure did not take the $arch libcrypto"
+  banner "make"
+  ( cd "$build" && make -j2 >make.out 2>&1 ) || { tail -30 "$build/make.out"; die "make failed"; }
+  file "$build/lib/.libs/libasyncjob.so.0.0.0"
+}
+
+[ -x configure ] || ./autogen.sh >/dev/null || die "autogen failed"
+install_tools
+multiarch=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null) ||
+  die "dpkg-architecture does not know $arch"
+unpack_target
+register_binfmt
+configure_build
+leg="$arch${qemu:+ under $qemu}"
+leg_check LD_LIBRARY_PATH="$sysroot/usr/lib/$multiarch"
+leg_finish

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# musl.sh: build asyncjob with musl (CC=musl-gcc from Debian's musl-tools, x86-64) and run
+# the whole `make check`, then link an example statically with musl and run it.
+# Run as root on Debian 12 from a clone whose ./configure exists (or autogen.sh runs).
+# Builds in build/musl; ends with "N passed, N skipped, N failed".
+#
+# Check, which the unit tests need, has no musl build in Debian: it is built here from
+# Debian's own source package (apt-get source, through a private deb-src list made from the
+# machine's own Debian sources, so the machine's apt configuration is left as it is),
+# static and without subunit, and pkg-config is pointed at that build only.
+# musl matters because it has no ucontext: OpenSSL's own ASYNC is not capable there.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+start=$(date +%s)
+build=$PWD/build/musl
+leg=musl
+# shellcheck source=.ci/leg.sh
+. .ci/leg.sh
+export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt-get or dpkg (a second session on the machine) instead of failing.
+APT_LOCK="-o DPkg::Lock::Timeout=300"
+
+install_tools() {
+  banner "packages"
+  apt-get $APT_LOCK install -y -q musl-tools dpkg-dev >/dev/null 2>&1 ||
+    apt-get $APT_LOCK install -y -q musl-tools dpkg-dev >/dev/null ||
+    die "apt-get could not install musl-tools dpkg-dev"
+}
+
+# apt-get with a private source list: deb-src lines for the machine's Debian sources.
+apt_src() {
+  apt-get -q -o Dir::Etc::SourceList="$build/apt/sources.list" \
+    -o Dir::Etc::SourceParts="$build/apt/parts" -o Dir::State::Lists="$build/apt/lists" "$@"
+}
+
+fetch_check_source() {
+  banner "Check's Debian source package"
+  mkdir -p "$build/apt/parts" "$build/apt/lists/partial" "$build/check-src" || die "mkdir"
+  local f
+  : >"$build/apt/sources.list"
+  [ -f /etc/apt/sources.list ] &&
+    sed -n 's/^deb \(.*\)/deb-src \1/p' /etc/apt/sources.list >"$build/apt/sources.list"
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && sed 's/^Types: *deb$/Types: deb-src/' "$f" >"$build/apt/parts/$(basename "$f")"
+  done
+  # Some index may fail (a mirror out of step): the download below says if check is missing.
+  apt_src update >/dev/null 2>&1 || apt_src update >/dev/null 2>&1 ||
+    echo "apt-get update (deb-src) reported errors; going on"
+  (cd "$build/check-src" && { apt_src source --download-only check >/dev/null 2>&1 ||
+     apt_src source --download-only check >/dev/null; }) ||
+    die "apt-get source could not fetch Check's source package (check)"
+  (cd "$build/check-src" && dpkg-source -x check_*.dsc src >/dev/null) ||
+    die "dpkg-source -x of Check's source package failed"
+}
+
+build_check() {
+  banner "Check for musl"
+  (cd "$build/check-src/src" && ./configure CC=musl-gcc --prefix="$build/check" \
+     --disable-subunit --disable-shared --enable-static --with-pic --disable-build-docs \
+     >configure.out 2>&1 && make -j2 >make.out 2>&1 && make install >install.out 2>&1) ||
+    { tail -20 "$build"/check-src/src/*.out; die "building Check with musl-gcc failed"; }
+  # Debian's check.pc names the PIC archive libcheck_pic.a, which its packaging installs.
+  cp "$build/check/lib/libcheck.a" "$build/check/lib/libcheck_pic.a" || die "no libcheck.a"
+  ls "$build/check/lib"
+}
+
+build_asyncjob() {
+  banner "configure CC=musl-gcc"
+  (cd "$build" && PKG_CONFIG_LIBDIR=$build/check/lib/pkgconfig ../../configure CC=musl-gcc \
+     --enable-werror >configure.out 2>&1) || { tail -30 "$build/configure.out"; die "configure failed"; }
+  sed -n '/configured$/,$p' "$build/configure.out"
+  banner "make"
+  (cd "$build" && make -j2 >make.out 2>&1) || { tail -30 "$build/make.out"; die "make failed"; }
+  file "$build/lib/.libs/libasyncjob.so.0.0.0"
+}
+
+# examples/hello_async linked statically with musl against libasyncjob.a, run, and its
+# output compared with the expected one; the result is written as one automake .trs.
+static_example() {
+  banner "static hello_async"
+  local exe=$build/static/hello_async result=FAIL
+  mkdir -p "$build/static"
+  if musl-gcc -static -Iinclude -o "$exe" examples/hello_async.c "$build/lib/.libs/libasyncjob.a" \
+       -pthread && file "$exe" | grep -q 'statically linked' &&
+     "$exe" | cmp - examples/hello_async.expected; then
+    result=PASS
+  fi
+  echo "$result: static musl examples/hello_async"
+  echo ":test-result: $result" >"$build/static/hello_async.trs"
+}
+
+[ -x configure ] || ./autogen.sh >/dev/null || die "autogen failed"
+rm -rf "$build" && mkdir -p "$build" || die "cannot create $build"
+install_tools
+fetch_check_source
+build_check
+build_asyncjob
+leg_check
+static_example
+leg_finish
