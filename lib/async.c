@@ -1,9 +1,9 @@
 /*
  * async.c: the ASYNC_* job API. Checks arguments and ownership, then drives the pool and
  * fiber layers. The hot path (resume, pause, pooled start and finish) takes no lock, makes
- * no system call and allocates nothing. It looks up thread-local state once per call, and
- * once more after a switch where a finished job goes back to the pool: a thread-local
- * address is never kept across a switch.
+ * no system call and allocates nothing, looks up thread-local state once per call (once
+ * more after a switch that finished a job) and keeps no thread-local address across a
+ * switch. Its rules and their reasons: doc/DESIGN.md, "The hot path".
  */
 #include "config.h"
 
@@ -15,7 +15,6 @@
 #include "pool.h"
 #include "stack.h"
 #include "wait_ctx.h"
-
 
 /* Returns after a switch, one helper per site (FIBER_RETURN_HELPER in fiber.h). */
 FIBER_RETURN_HELPER(async_ret_start_paused, ASYNC_PAUSE);
