@@ -620,6 +620,13 @@ static void skip_under_valgrind(void)
     if (RUNNING_ON_VALGRIND)
         tap_skip("under valgrind deep stacks are not given back (the check would read "
                  "memory that memcheck marks inaccessible)");
+#if defined(__s390x__)
+    /* The s390x ABI gives every frame a register save area with slots a callee leaves
+     * unwritten; with this test's frames the one deep mark word falls in such a slot. */
+    tap_skip("s390x: the deep mark falls in an unwritten register-save slot of this "
+             "test's frames, so the one-word check does not see the job as deep "
+             "(a documented limit, asyncjob_set_stack_size(3))");
+#endif
 }
 
 /* Go DEEP bytes down, then pause: every job keeps its pages until it finishes. */
