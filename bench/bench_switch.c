@@ -1,7 +1,7 @@
 /*
  * bench_switch.c: the raw cost of one there-and-back switch between two stacks, for the
  * switch mechanisms a job library can be built on: fcontext inline and behind one
- * out-of-line call per side with plain and with indirect-jump returns, OpenSSL's
+ * out-of-line call per side (plain returns, each mispredicted after a switch), OpenSSL's
  * _setjmp/_longjmp-on-makecontext-stacks, and swapcontext. Prints ns per round trip.
  */
 #undef _FORTIFY_SOURCE /* __longjmp_chk refuses to jump to another stack */
@@ -88,56 +88,6 @@ static double fctx_ool(long iters)
     free(stack);
     return (double)(t1 - t0) / iters;
 }
-
-/* --- The same, but each side returns through an indirect jump to its return address
- * (pop and jump) instead of `ret`, as asyncjob's hot path does on x86-64: the floor of an
- * API that is a real function returning a value after a switch. Each side has its own
- * function and helper, reached by a tail jump, so that each jump has one target (one
- * shared jump would alternate between two and be mispredicted). x86-64 only. --- */
-
-#if defined(__x86_64__) && defined(__LP64__)
-# define BENCH_RETURN_JUMP(name)                                                          \
-    __asm__(".text\n\t.p2align 4\n" #name ":\n\t"                                        \
-            "movl %edi, %eax\n\tpopq %rcx\n\tjmp *%rcx");                                  \
-    int name(int v) __asm__(#name)
-BENCH_RETURN_JUMP(bench_return_resume);
-BENCH_RETURN_JUMP(bench_return_yield);
-
-static fcontext_t ij_other; /* the side not running */
-
-BENCH_OUT_OF_LINE static int ij_resume(void)
-{
-    ij_other = jump_fcontext(ij_other, NULL).fctx;
-    return bench_return_resume(2);
-}
-
-BENCH_OUT_OF_LINE static int ij_yield(void)
-{
-    ij_other = jump_fcontext(ij_other, NULL).fctx;
-    return bench_return_yield(1);
-}
-
-static void ij_peer(transfer_t t)
-{
-    ij_other = t.fctx;
-    for (;;)
-        ij_yield();
-}
-
-static double fctx_ool_ij(long iters)
-{
-    char *stack = new_stack();
-    ij_other = make_fcontext(stack + STACK_BYTES, STACK_BYTES, ij_peer);
-    ij_resume(); /* the peer starts, records this side and yields back */
-    uint64_t t0 = bench_now();
-    for (long i = 0; i < iters; i++)
-        if (ij_resume() != 2)
-            abort();
-    uint64_t t1 = bench_now();
-    free(stack);
-    return (double)(t1 - t0) / iters;
-}
-#endif
 
 #ifdef HAVE_UCONTEXT_FUNCS /* not in every libc: musl has no ucontext functions */
 /* --- _setjmp/_longjmp between stacks made by makecontext: OpenSSL's libcrypto switch.
@@ -242,9 +192,6 @@ int main(int argc, char **argv)
     } variants[] = {
         { "fctx_inline", fctx_inline, 1 },
         { "fctx_ool", fctx_ool, 1 },
-#if defined(__x86_64__) && defined(__LP64__)
-        { "fctx_ool_ij", fctx_ool_ij, 1 },
-#endif
 #ifdef HAVE_UCONTEXT_FUNCS
         { "setjmp", setjmp_switch, 1 },
         { "ucontext", ucontext_switch, 10 },
