@@ -19,7 +19,7 @@ extern void (*error_hook)(enum asyncjob_error code) __attribute__((visibility("h
 static inline void error_set(enum asyncjob_error code)
 {
     error_last = (int)code;
-    if (__builtin_expect(error_hook != NULL, 0))
+    if (unlikely(error_hook != NULL))
         error_hook(code);
 }
 

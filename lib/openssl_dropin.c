@@ -31,7 +31,7 @@ static OSSL_LIB_CTX *(*libcrypto_set0_default)(OSSL_LIB_CTX *libctx);
  * ASYNC_start_job reads a thread-local variable instead of calling into libcrypto twice.
  * It stays exact because every change goes through OSSL_LIB_CTX_set0_default, defined
  * below, which libcrypto's own calls reach too (through its PLT). */
-static __thread OSSL_LIB_CTX *thread_libctx __attribute__((tls_model("initial-exec")));
+static __thread OSSL_LIB_CTX *thread_libctx TLS_INITIAL_EXEC;
 
 ASYNCJOB_API OSSL_LIB_CTX *OSSL_LIB_CTX_set0_default(OSSL_LIB_CTX *libctx)
 {
@@ -46,7 +46,7 @@ ASYNCJOB_API OSSL_LIB_CTX *OSSL_LIB_CTX_set0_default(OSSL_LIB_CTX *libctx)
 static OSSL_LIB_CTX *current_libctx(void)
 {
     OSSL_LIB_CTX *c = thread_libctx;
-    if (__builtin_expect(c == NULL, 0))
+    if (unlikely(c == NULL))
         c = OSSL_LIB_CTX_set0_default(NULL);
     return c;
 }

@@ -29,7 +29,7 @@ static uint64_t next_thread_id = 1;
  * the mark to check next time. noinline: __builtin_frame_address(0) must be this frame,
  * on the job's own stack, below which stack_renew() may give pages back.
  */
-static __attribute__((noinline, cold)) const uint32_t *job_came_back_marked(ASYNC_JOB *job)
+static COLD const uint32_t *job_came_back_marked(ASYNC_JOB *job)
 {
     if (!stack_renew(&job->fiber.stack, __builtin_frame_address(0))) {
         struct pool_thread *pt = pool_self();
@@ -44,12 +44,13 @@ static __attribute__((noinline, cold)) const uint32_t *job_came_back_marked(ASYN
 /*
  * The body of every job fiber: run the job's function, report "finished" to the
  * dispatcher, wait in the pool for the next start. It never returns: pool_destroy_job()
- * ends it by starting job_quit() in it. Between the two, the one check of the stack's mark (two loads and
- * a compare): giving memory back, and noticing a size change, happen only when it fails.
+ * ends it by starting job_quit() in it. After each job, the one check of the stack's mark
+ * (two loads and a compare): memory is given back, and a size change noticed, only when
+ * it fails.
  */
 static NORETURN void *job_main(struct fiber *f, void *msg)
 {
-    ASYNC_JOB *job = (ASYNC_JOB *)(void *)f; /* the fiber is the job's first member */
+    ASYNC_JOB *job = container_of(f, ASYNC_JOB, fiber);
     const uint32_t *mark = job->fiber.stack.mark;
     for (;;) {
         job->ret = job->func(job->args);

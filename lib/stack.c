@@ -257,7 +257,7 @@ static __thread struct {
     char *next;     /* the next stack's mapping */
     size_t left;    /* stacks not handed out yet, from `next` on */
     size_t map_len; /* the mapping length of each of them */
-} slab __attribute__((tls_model("initial-exec")));
+} slab TLS_INITIAL_EXEC;
 
 void stack_release_thread(void)
 {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "asyncjob.h"
+#include "compiler.h"
 
 /* The size asked of every allocator until asyncjob_set_stack_size() or
  * ASYNCJOB_STACK_SIZE says otherwise, as OpenSSL does. */
@@ -58,7 +59,7 @@ __attribute__((no_sanitize_address))
 static inline int stack_mark_ok(const uint32_t *mark)
 {
     /* Only the owner thread writes *mark; the epoch is shared, hence atomic. */
-    return __builtin_expect(*mark == __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED), 1);
+    return likely(*mark == __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED));
 }
 
 /* A job on `s` finished and its mark was not intact: if the stack was made for a smaller
