@@ -1,8 +1,6 @@
-/*
- * stack.h: job stack memory. The default allocator maps stacks with an inaccessible guard
- * page below them; ASYNC_set_mem_functions can replace it process-wide until the first
- * stack is allocated. Used by the fiber and pool layers.
- */
+/* stack.h: the stack layer, job stack memory: guarded default stacks, or a process-wide
+ * custom pair (ASYNC_set_mem_functions) until the first stack; the size in force; the deep
+ * mark. Used by the fiber and pool layers; lib/stack_internal.h is for the layer itself. */
 #ifndef ASYNCJOB_STACK_H
 #define ASYNCJOB_STACK_H
 
@@ -17,8 +15,8 @@
 #define STACK_DEFAULT_SIZE 32768
 
 /* The sizes asyncjob_set_stack_size() accepts (before the ASan scaling): the library's
- * own frames, the lazy binder and a signal frame need a few pages; beyond 1 GiB a size is
- * far more likely a mistake than a need. */
+ * frames, the lazy binder and a signal frame need a few pages; beyond 1 GiB a size is far
+ * more likely a mistake than a need. */
 #define STACK_SIZE_MIN 16384
 #define STACK_SIZE_MAX ((size_t)1 << 30)
 
@@ -41,11 +39,9 @@ struct stack {
     size_t size;
     ASYNC_stack_free_fn free_fn; /* the function that must release lo */
     size_t asked;                /* the size in force when it was made (before scaling) */
-    /* The word a finishing job checks against stack_epoch. In a default stack larger
-     * than STACK_DEEP plus a page it lies STACK_DEEP below the top, where a job that
-     * went that deep overwrites it; elsewhere it is mark_value. Written with the epoch
-     * in force when the stack was made or last renewed (mark_value keeps that value),
-     * so it also turns stale when the stack size grows. */
+    /* The word a finishing job checks against stack_epoch: STACK_DEEP below the top of a
+     * large enough default stack, where a job that deep overwrites it; else mark_value.
+     * Holds the epoch of the stack's making or last renewal, as mark_value does. */
     uint32_t *mark;
     uint32_t mark_value;
 };
@@ -62,10 +58,9 @@ static inline int stack_mark_ok(const uint32_t *mark)
     return likely(*mark == __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED));
 }
 
-/* A job on `s` finished and its mark was not intact: if the stack was made for a smaller
- * size than the one in force, return 0 (the caller frees the job rather than pool it).
- * Otherwise give back the pages below `frame` (the caller's frame, on this very stack)
- * if the job went deep, renew the mark and return 1. */
+/* A job on `s` finished with its mark not intact. 0 if `s` is too small now (the caller
+ * frees the job); else 1, the pages below `frame` (the caller's, on `s`) given back if the
+ * job went deep, the mark renewed. */
 int stack_renew(struct stack *s, const void *frame);
 
 /* Whether `s` was made for a smaller size than the one in force. (Not its actual size: a

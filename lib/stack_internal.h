@@ -1,0 +1,54 @@
+/* stack_internal.h: what the stack layer's files (lib/stack*.c) share among themselves:
+ * the layout of a default stack's mapping and each file's entry points. Nothing above
+ * the stack layer includes it; lib/stack.h is the layer's interface. */
+#ifndef ASYNCJOB_STACK_INTERNAL_H
+#define ASYNCJOB_STACK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "stack.h"
+
+/* Default stacks are this many times the size in force: ASan's frames are larger. */
+#ifdef ASYNCJOB_ASAN
+# define STACK_SCALE 8
+#else
+# define STACK_SCALE 1
+#endif
+
+/* A default stack's mapping, low to high: [guard page][usable stack][struct stack_tail].
+ * The tail lets stack_default_free(), which gets only the usable base, find the mapping;
+ * it shares the top page with the first frames, so it costs no page of its own. */
+#define STACK_TAIL_MAGIC ((uintptr_t)0x6173796e636a6f62u) /* "asyncjob" */
+
+struct stack_tail {
+    uintptr_t check; /* base ^ STACK_TAIL_MAGIC: tells a real tail from stack data */
+    size_t map_len;  /* the whole mapping's length, guard page included */
+};
+
+/* The tail ends the mapping (page-aligned) and the stack's top is the tail's address. */
+STATIC_ASSERT(sizeof(struct stack_tail) % 16 == 0,
+              "the stack top below struct stack_tail must stay 16-byte aligned");
+
+/* stack.c: the system's page size (read once), and the mapping length for `usable`
+ * bytes of default stack, guard page and tail included. */
+size_t stack_page_size(void);
+size_t stack_map_length(size_t usable, size_t page);
+
+/* stack_size.c: the size in force as allocators are asked for it (before STACK_SCALE). */
+size_t stack_asked_size(void);
+
+/* stack_map.c: the public default pair (ASYNC_get_mem_functions() hands them out), and
+ * the library's own way to a default stack of `usable` bytes, from the thread's slab. */
+void *stack_default_alloc(size_t *num);
+void stack_default_free(void *addr);
+void *stack_slab_alloc(size_t usable, size_t *num);
+
+/* stack_guard.c: make the lowest page of `map` inaccessible; 0, or -1 if impossible. */
+int stack_guard_install(void *map, size_t page);
+
+/* stack_mark.c: point s->mark at its word and write the epoch in force into it. */
+void stack_set_mark(struct stack *s);
+
+#endif /* ASYNCJOB_STACK_INTERNAL_H */
