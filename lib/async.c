@@ -138,7 +138,7 @@ static ALWAYS_INLINE ASYNC_JOB *async_enter(struct pool_thread *pt, ASYNC_JOB *j
     return container_of(f, ASYNC_JOB, fiber);
 }
 
-/* After async_enter(): whether the job paused rather than finished (job_main() marks a
+/* After async_enter(): whether the job paused rather than finished (pool_job_main() marks a
  * finished job inactive before it leaves). */
 static ALWAYS_INLINE int async_job_paused(const ASYNC_JOB *job)
 {

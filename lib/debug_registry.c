@@ -11,7 +11,7 @@
 #include "debug_registry.h"
 #include "pool.h"
 
-#define JOB_OFFSET(field) ((uint16_t)offsetof(struct async_job_st, field))
+#define DEBUG_JOB_OFFSET(field) ((uint16_t)offsetof(struct async_job_st, field))
 
 /*
  * The register block that Boost's jump_fcontext pushes on the stack it leaves, and whose
@@ -21,13 +21,13 @@
  * AArch64: d8-d15, x19-x28, fp, lr, then the address to resume at.
  */
 #if defined(__x86_64__) && defined(__LP64__)
-# define CONTEXT_LAYOUT "rip@56 rsp=64 r12@8 r13@16 r14@24 r15@32 rbx@40 rbp@48"
+# define DEBUG_CONTEXT_LAYOUT "rip@56 rsp=64 r12@8 r13@16 r14@24 r15@32 rbx@40 rbp@48"
 #elif defined(__aarch64__)
-# define CONTEXT_LAYOUT                                                                   \
+# define DEBUG_CONTEXT_LAYOUT                                                             \
     "pc@160 sp=176 x19@64 x20@72 x21@80 x22@88 x23@96 x24@104 x25@112 x26@120 x27@128 " \
     "x28@136 x29@144 x30@152"
 #else
-# define CONTEXT_LAYOUT ""
+# define DEBUG_CONTEXT_LAYOUT ""
 #endif
 
 /* In a section of its own as well as under its name, so that a debugger still finds it
@@ -38,30 +38,30 @@ __attribute__((section(".asyncjob_debug"))) struct debug_registry asyncjob_debug
     .version = DEBUG_REGISTRY_VERSION,
     .size = sizeof(struct debug_registry),
     .pointer_size = sizeof(void *),
-    .job_link = JOB_OFFSET(dbg_link),
-    .job_serial = JOB_OFFSET(dbg_serial),
-    .job_lwp = JOB_OFFSET(dbg_lwp),
-    .job_owner = JOB_OFFSET(dbg_owner),
-    .job_func = JOB_OFFSET(func),
-    .job_active_tid = JOB_OFFSET(active_tid),
-    .job_ctx = JOB_OFFSET(fiber.ctx),
-    .job_stack_lo = JOB_OFFSET(fiber.stack.lo),
-    .job_stack_size = JOB_OFFSET(fiber.stack.size),
+    .job_link = DEBUG_JOB_OFFSET(dbg_link),
+    .job_serial = DEBUG_JOB_OFFSET(dbg_serial),
+    .job_lwp = DEBUG_JOB_OFFSET(dbg_lwp),
+    .job_owner = DEBUG_JOB_OFFSET(dbg_owner),
+    .job_func = DEBUG_JOB_OFFSET(func),
+    .job_active_tid = DEBUG_JOB_OFFSET(active_tid),
+    .job_ctx = DEBUG_JOB_OFFSET(fiber.ctx),
+    .job_stack_lo = DEBUG_JOB_OFFSET(fiber.stack.lo),
+    .job_stack_size = DEBUG_JOB_OFFSET(fiber.stack.size),
     .thread_current = (uint16_t)offsetof(struct pool_thread, current),
     .registry_head = (uint16_t)offsetof(struct debug_registry, head),
     .registry_count = (uint16_t)offsetof(struct debug_registry, count),
     .registry_layout = (uint16_t)offsetof(struct debug_registry, context_layout),
     .not_active = POOL_NOT_ACTIVE,
-    .context_layout = CONTEXT_LAYOUT,
+    .context_layout = DEBUG_CONTEXT_LAYOUT,
     .head = {&asyncjob_debug_registry.head, &asyncjob_debug_registry.head},
 };
 
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t debug_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void debug_registry_add(struct debug_link *link, uint64_t *serial)
 {
     struct debug_registry *r = &asyncjob_debug_registry;
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&debug_registry_lock);
     /* Numbered and linked before it is reachable: a reader stopping the process at any
      * point of this sees a sound list. */
     *serial = ++r->next_serial;
@@ -70,15 +70,15 @@ void debug_registry_add(struct debug_link *link, uint64_t *serial)
     r->head.prev->next = link;
     r->head.prev = link;
     r->count++;
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&debug_registry_lock);
 }
 
 void debug_registry_remove(struct debug_link *link)
 {
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&debug_registry_lock);
     link->prev->next = link->next;
     link->next->prev = link->prev;
     asyncjob_debug_registry.count--;
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&debug_registry_lock);
     link->next = link->prev = NULL;
 }

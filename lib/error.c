@@ -10,7 +10,7 @@ __thread int error_last TLS_INITIAL_EXEC;
 
 void (*error_hook)(enum asyncjob_error code);
 
-static const char *const messages[] = {
+static const char *const error_messages[] = {
     [ASYNCJOB_OK] = "No error.",
     [ASYNCJOB_EINVAL] = "Invalid argument.",
     [ASYNCJOB_ENOMEM] = "Out of memory.",
@@ -35,8 +35,8 @@ ASYNCJOB_API int asyncjob_last_error(void)
 
 ASYNCJOB_API const char *asyncjob_strerror(int code)
 {
-    if (code < 0 || (size_t)code >= sizeof(messages) / sizeof(messages[0]) ||
-        messages[code] == NULL)
+    if (code < 0 || (size_t)code >= sizeof(error_messages) / sizeof(error_messages[0]) ||
+        error_messages[code] == NULL)
         return "Unknown error code.";
-    return messages[code];
+    return error_messages[code];
 }

@@ -31,7 +31,7 @@
  * (ASan's heap copy of frames, for use-after-return detection) while it is suspended, and
  * `caller_fake_stack` holds the caller's while the fiber runs. A NULL save slot tells ASan
  * to free the fake stack of the stack being left, so it is passed only by the trampoline's
- * final switch: a pooled job stays inside job_main() between jobs, and the pool ends one
+ * final switch: a pooled job stays inside pool_job_main() between jobs, and the pool ends one
  * by resuming it with a quit message so that it, too, leaves through that final switch.
  * The caller's bounds are learned from finish_switch on every entry, since the thread's
  * own stack bounds are known to ASan, not to us.
@@ -44,19 +44,19 @@
  * fiber_destroy(); without that, valgrind takes a switch for a huge stack-pointer jump.
  */
 #ifdef ASYNCJOB_ASAN
-# define ASAN_START(slot, lo, size) __sanitizer_start_switch_fiber((slot), (lo), (size))
-# define ASAN_FINISH(saved, lo_out, size_out) \
+# define FIBER_ASAN_START(slot, lo, size) __sanitizer_start_switch_fiber((slot), (lo), (size))
+# define FIBER_ASAN_FINISH(saved, lo_out, size_out) \
     __sanitizer_finish_switch_fiber((saved), (lo_out), (size_out))
 #else
-# define ASAN_START(slot, lo, size) ((void)0)
-# define ASAN_FINISH(saved, lo_out, size_out) ((void)0)
+# define FIBER_ASAN_START(slot, lo, size) ((void)0)
+# define FIBER_ASAN_FINISH(saved, lo_out, size_out) ((void)0)
 #endif
 
 /* TSan: switch_to_fiber must come immediately before the switch, in this same function. */
 #ifdef ASYNCJOB_TSAN
-# define TSAN_SWITCH(to) __tsan_switch_to_fiber((to), 0)
+# define FIBER_TSAN_SWITCH(to) __tsan_switch_to_fiber((to), 0)
 #else
-# define TSAN_SWITCH(to) ((void)0)
+# define FIBER_TSAN_SWITCH(to) ((void)0)
 #endif
 
 #include "fiber_switch.h"
@@ -66,22 +66,22 @@ static ALWAYS_INLINE struct fiber *fiber_do_enter(struct fiber *f, int balanced)
 #ifdef ASYNCJOB_TSAN
     f->caller_tsan_fiber = __tsan_get_current_fiber();
 #endif
-    ASAN_START(&f->caller_fake_stack, f->stack.lo, f->stack.size);
-    TSAN_SWITCH(f->tsan_fiber);
+    FIBER_ASAN_START(&f->caller_fake_stack, f->stack.lo, f->stack.size);
+    FIBER_TSAN_SWITCH(f->tsan_fiber);
     transfer_t t = fiber_switch_to(f->ctx, f, balanced);
     struct fiber *back = t.data;
-    ASAN_FINISH(back->caller_fake_stack, NULL, NULL);
+    FIBER_ASAN_FINISH(back->caller_fake_stack, NULL, NULL);
     back->ctx = t.fctx;
     return back;
 }
 
 static ALWAYS_INLINE struct fiber *fiber_do_leave(struct fiber *f, int balanced)
 {
-    ASAN_START(&f->fake_stack, f->caller_lo, f->caller_size);
-    TSAN_SWITCH(f->caller_tsan_fiber);
+    FIBER_ASAN_START(&f->fake_stack, f->caller_lo, f->caller_size);
+    FIBER_TSAN_SWITCH(f->caller_tsan_fiber);
     transfer_t t = fiber_switch_to(f->caller, f, balanced);
     struct fiber *back = t.data;
-    ASAN_FINISH(back->fake_stack, &back->caller_lo, &back->caller_size);
+    FIBER_ASAN_FINISH(back->fake_stack, &back->caller_lo, &back->caller_size);
     back->caller = t.fctx;
     return back;
 }
@@ -119,7 +119,7 @@ static NORETURN NOINLINE void fiber_trampoline(transfer_t t)
 {
     struct fiber *f = t.data;
     f->caller = t.fctx;
-    ASAN_FINISH(NULL, &f->caller_lo, &f->caller_size);
+    FIBER_ASAN_FINISH(NULL, &f->caller_lo, &f->caller_size);
 
     f = fiber_leave(f);
     fiber_exit(f, f->entry(f, fiber_message(f)));
@@ -129,8 +129,8 @@ void fiber_exit(struct fiber *f, void *result)
 {
     f->finished = 1;
     f->msg = result;
-    ASAN_START(NULL, f->caller_lo, f->caller_size);
-    TSAN_SWITCH(f->caller_tsan_fiber);
+    FIBER_ASAN_START(NULL, f->caller_lo, f->caller_size);
+    FIBER_TSAN_SWITCH(f->caller_tsan_fiber);
     jump_fcontext(f->caller, f);
     __builtin_unreachable(); /* nothing ever resumes a finished fiber */
 }

@@ -20,32 +20,32 @@
 #include "pool.h"
 
 /* The core's ASYNC_start_job and asyncjob_cancel_job, renamed in the drop-in's copy. */
-int asyncjob_core_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
+int dropin_core_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
                             int (*func)(void *), void *args, size_t size);
-int asyncjob_core_cancel_job(ASYNC_JOB **job, int *ret);
+int dropin_core_cancel_job(ASYNC_JOB **job, int *ret);
 
 /* libcrypto's own OSSL_LIB_CTX_set0_default, which the drop-in's definition forwards to. */
-static OSSL_LIB_CTX *(*libcrypto_set0_default)(OSSL_LIB_CTX *libctx);
+static OSSL_LIB_CTX *(*dropin_libcrypto_set0_default)(OSSL_LIB_CTX *libctx);
 
 /* The thread's default library context, NULL until first read. It is kept here so that
  * ASYNC_start_job reads a thread-local variable instead of calling into libcrypto twice.
  * It stays exact because every change goes through OSSL_LIB_CTX_set0_default, defined
  * below, which libcrypto's own calls reach too (through its PLT). */
-static __thread OSSL_LIB_CTX *thread_libctx TLS_INITIAL_EXEC;
+static __thread OSSL_LIB_CTX *dropin_thread_libctx TLS_INITIAL_EXEC;
 
 ASYNCJOB_API OSSL_LIB_CTX *OSSL_LIB_CTX_set0_default(OSSL_LIB_CTX *libctx)
 {
     OSSL_LIB_CTX *prev =
-        libcrypto_set0_default != NULL ? libcrypto_set0_default(libctx) : NULL;
+        dropin_libcrypto_set0_default != NULL ? dropin_libcrypto_set0_default(libctx) : NULL;
     if (prev != NULL)
-        thread_libctx = libctx != NULL ? libctx : prev;
+        dropin_thread_libctx = libctx != NULL ? libctx : prev;
     return prev;
 }
 
 /* The calling thread's default library context (NULL only if libcrypto's is unreachable). */
-static OSSL_LIB_CTX *current_libctx(void)
+static OSSL_LIB_CTX *dropin_current_libctx(void)
 {
-    OSSL_LIB_CTX *c = thread_libctx;
+    OSSL_LIB_CTX *c = dropin_thread_libctx;
     if (unlikely(c == NULL))
         c = OSSL_LIB_CTX_set0_default(NULL);
     return c;
@@ -53,7 +53,7 @@ static OSSL_LIB_CTX *current_libctx(void)
 
 /* The job the core will resume for this call, or NULL: a start, or a call it will refuse
  * (the same test as the core's resume path, so a refused call touches no context). */
-static ASYNC_JOB *resumable(ASYNC_JOB **job)
+static ASYNC_JOB *dropin_resumable(ASYNC_JOB **job)
 {
     if (job == NULL || *job == NULL)
         return NULL;
@@ -65,7 +65,7 @@ static ASYNC_JOB *resumable(ASYNC_JOB **job)
 /* Before the switch: a resumed job gets back the default it had when it paused. A new
  * job starts with its caller's, which is already in place. Setting a context equal to the
  * current one would change nothing, so that call is skipped. */
-static void enter_libctx(ASYNC_JOB *resumed, OSSL_LIB_CTX *caller)
+static void dropin_enter_libctx(ASYNC_JOB *resumed, OSSL_LIB_CTX *caller)
 {
     if (resumed != NULL && resumed->adapter_data != NULL && resumed->adapter_data != caller)
         OSSL_LIB_CTX_set0_default(resumed->adapter_data);
@@ -73,9 +73,9 @@ static void enter_libctx(ASYNC_JOB *resumed, OSSL_LIB_CTX *caller)
 
 /* After the switch: a paused job keeps its current default for its next resume, and the
  * caller gets its own back. */
-static void leave_libctx(ASYNC_JOB **job, int rc, OSSL_LIB_CTX *caller)
+static void dropin_leave_libctx(ASYNC_JOB **job, int rc, OSSL_LIB_CTX *caller)
 {
-    OSSL_LIB_CTX *now = current_libctx();
+    OSSL_LIB_CTX *now = dropin_current_libctx();
     if (rc == ASYNC_PAUSE)
         (*job)->adapter_data = now;
     if (now != caller && caller != NULL)
@@ -89,24 +89,24 @@ FIBER_RETURN_HELPER_ARG(dropin_ret_start);
 ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
                                  int (*func)(void *), void *args, size_t size)
 {
-    OSSL_LIB_CTX *caller = current_libctx();
-    enter_libctx(resumable(job), caller);
-    int rc = asyncjob_core_start_job(job, ctx, ret, func, args, size);
-    leave_libctx(job, rc, caller);
+    OSSL_LIB_CTX *caller = dropin_current_libctx();
+    dropin_enter_libctx(dropin_resumable(job), caller);
+    int rc = dropin_core_start_job(job, ctx, ret, func, args, size);
+    dropin_leave_libctx(job, rc, caller);
     return dropin_ret_start(rc);
 }
 
 ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret)
 {
-    OSSL_LIB_CTX *caller = current_libctx();
-    enter_libctx(resumable(job), caller);
-    int rc = asyncjob_core_cancel_job(job, ret);
-    leave_libctx(job, rc, caller);
+    OSSL_LIB_CTX *caller = dropin_current_libctx();
+    dropin_enter_libctx(dropin_resumable(job), caller);
+    int rc = dropin_core_cancel_job(job, ret);
+    dropin_leave_libctx(job, rc, caller);
     return rc;
 }
 
 /* libcrypto's reason code closest to each asyncjob error; the sentence carries the rest. */
-static int reason_of(enum asyncjob_error code)
+static int dropin_reason_of(enum asyncjob_error code)
 {
     switch (code) {
     case ASYNCJOB_EINVAL:
@@ -127,18 +127,18 @@ static int reason_of(enum asyncjob_error code)
  * error, so two outcomes that libcrypto reports without an entry stay off the queue: a
  * lookup that finds nothing (ASYNC_WAIT_CTX_get_fd, _clear_fd, _get_callback), and a full
  * pool (ASYNC_NO_JOBS, which libssl turns into SSL_ERROR_WANT_ASYNC_JOB: retry later). */
-static void queue_error(enum asyncjob_error code)
+static void dropin_queue_error(enum asyncjob_error code)
 {
     if (code == ASYNCJOB_ENOENT || code == ASYNCJOB_EPOOLFULL)
         return;
     ERR_new();
     ERR_set_debug("asyncjob", 0, "asyncjob");
-    ERR_set_error(ERR_LIB_ASYNC, reason_of(code), "%s", asyncjob_strerror((int)code));
+    ERR_set_error(ERR_LIB_ASYNC, dropin_reason_of(code), "%s", asyncjob_strerror((int)code));
 }
 
 /* libcrypto's definition of `name`, looked up in libcrypto itself (found through one of
  * its functions that the drop-in does not define), whatever the load order. */
-static void *libcrypto_symbol(const char *name)
+static void *dropin_libcrypto_symbol(const char *name)
 {
     Dl_info info;
     void *sym = NULL;
@@ -154,7 +154,7 @@ static void *libcrypto_symbol(const char *name)
 
 __attribute__((constructor)) static void dropin_init(void)
 {
-    libcrypto_set0_default =
-        (OSSL_LIB_CTX * (*)(OSSL_LIB_CTX *)) libcrypto_symbol("OSSL_LIB_CTX_set0_default");
-    error_hook = queue_error;
+    void *set0 = dropin_libcrypto_symbol("OSSL_LIB_CTX_set0_default");
+    dropin_libcrypto_set0_default = (OSSL_LIB_CTX * (*)(OSSL_LIB_CTX *)) set0;
+    error_hook = dropin_queue_error;
 }

@@ -17,10 +17,10 @@
 __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
 
-static pthread_key_t exit_key;
-static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
-static int exit_key_ok;
-static uint64_t next_thread_id = 1;
+static pthread_key_t pool_exit_key;
+static pthread_once_t pool_exit_key_once = PTHREAD_ONCE_INIT;
+static int pool_exit_key_ok;
+static uint64_t pool_next_thread_id = 1;
 
 /*
  * A job finished and its stack's mark was not intact (stack.h): it went deep, or the
@@ -29,7 +29,7 @@ static uint64_t next_thread_id = 1;
  * the mark to check next time. noinline: __builtin_frame_address(0) must be this frame,
  * on the job's own stack, below which stack_renew() may give pages back.
  */
-static COLD const uint32_t *job_came_back_marked(ASYNC_JOB *job)
+static COLD const uint32_t *pool_job_came_back_marked(ASYNC_JOB *job)
 {
     if (!stack_renew(&job->fiber.stack, __builtin_frame_address(0))) {
         struct pool_thread *pt = pool_self();
@@ -44,18 +44,18 @@ static COLD const uint32_t *job_came_back_marked(ASYNC_JOB *job)
 /*
  * The body of every job fiber: run the job's function, report "finished" to the
  * dispatcher, wait in the pool for the next start. It never returns: pool_destroy_job()
- * ends it by starting job_quit() in it. After each job, the one check of the stack's mark
+ * ends it by starting pool_job_quit() in it. After each job, the one check of the stack's mark
  * (two loads and a compare): memory is given back, and a size change noticed, only when
  * it fails.
  */
-static NORETURN void *job_main(struct fiber *f, void *msg)
+static NORETURN void *pool_job_main(struct fiber *f, void *msg)
 {
     ASYNC_JOB *job = container_of(f, ASYNC_JOB, fiber);
     const uint32_t *mark = job->fiber.stack.mark;
     for (;;) {
         job->ret = job->func(job->args);
         if (!stack_mark_ok(mark))
-            mark = job_came_back_marked(job);
+            mark = pool_job_came_back_marked(job);
         pool_self()->current = NULL;
         job->active_tid = POOL_NOT_ACTIVE; /* what the dispatcher takes for "finished" */
         /* Balanced: when the start that ran this job sees it end without a pause, that
@@ -65,19 +65,19 @@ static NORETURN void *job_main(struct fiber *f, void *msg)
 }
 
 /* The last function an idle job runs: its fiber ends, so the stack is left for good. */
-static int job_quit(void *fiber)
+static int pool_job_quit(void *fiber)
 {
     fiber_exit(fiber, NULL);
 }
 
-static ASYNC_JOB *job_create(struct pool_thread *pt)
+static ASYNC_JOB *pool_job_create(struct pool_thread *pt)
 {
     ASYNC_JOB *job = alloc_heap_zero(sizeof(*job));
     if (job == NULL) {
         error_set(ASYNCJOB_ENOMEM);
         return NULL;
     }
-    int err = fiber_create(&job->fiber, job_main);
+    int err = fiber_create(&job->fiber, pool_job_main);
     if (err != 0) {
         alloc_heap_free(job);
         error_set((enum asyncjob_error)err);
@@ -95,9 +95,9 @@ static ASYNC_JOB *job_create(struct pool_thread *pt)
 void pool_destroy_job(ASYNC_JOB *job)
 {
     debug_registry_remove(&job->dbg_link);
-    /* An idle job waits inside job_main(); let it return so its stack is left for good. */
+    /* An idle job waits inside pool_job_main(); let it return so its stack is left for good. */
     if (!fiber_finished(&job->fiber)) {
-        job->func = job_quit;
+        job->func = pool_job_quit;
         job->args = &job->fiber;
         fiber_enter(&job->fiber);
     }
@@ -132,7 +132,7 @@ void pool_drop_small(struct pool_thread *pt)
     }
 }
 
-static void thread_exit(void *arg)
+static void pool_thread_exit(void *arg)
 {
     struct pool_thread *pt = arg;
     /* A thread that ends inside a job cannot switch safely: leave its jobs alone (the
@@ -143,21 +143,21 @@ static void thread_exit(void *arg)
         fiber_release_thread();
 }
 
-static void make_exit_key(void)
+static void pool_make_exit_key(void)
 {
-    exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+    pool_exit_key_ok = pthread_key_create(&pool_exit_key, pool_thread_exit) == 0;
 }
 
 int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
 {
     if (!pt->initialised) {
-        pthread_once(&exit_key_once, make_exit_key);
-        if (!exit_key_ok || pthread_setspecific(exit_key, pt) != 0) {
+        pthread_once(&pool_exit_key_once, pool_make_exit_key);
+        if (!pool_exit_key_ok || pthread_setspecific(pool_exit_key, pt) != 0) {
             error_set(ASYNCJOB_ENOMEM);
             return 0;
         }
         if (pt->thread_id == 0)
-            pt->thread_id = __atomic_fetch_add(&next_thread_id, 1, __ATOMIC_RELAXED);
+            pt->thread_id = __atomic_fetch_add(&pool_next_thread_id, 1, __ATOMIC_RELAXED);
         pt->lwp = (int32_t)gettid();
         pt->initialised = 1;
     }
@@ -169,7 +169,7 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
     }
     /* Top up: stop quietly at the first job that cannot be created. */
     while (pt->idle_count < init_size && (max_size == 0 || pt->count < max_size)) {
-        ASYNC_JOB *job = job_create(pt);
+        ASYNC_JOB *job = pool_job_create(pt);
         if (job == NULL)
             break;
         pt->count++;
@@ -189,8 +189,8 @@ void pool_cleanup(struct pool_thread *pt)
     pt->count = 0;
     pt->max_size = 0;
     pt->initialised = 0;
-    if (exit_key_ok)
-        pthread_setspecific(exit_key, NULL);
+    if (pool_exit_key_ok)
+        pthread_setspecific(pool_exit_key, NULL);
 }
 
 ASYNC_JOB *pool_acquire(struct pool_thread *pt)
@@ -204,7 +204,7 @@ ASYNC_JOB *pool_acquire(struct pool_thread *pt)
         error_set(ASYNCJOB_EPOOLFULL);
         return NULL;
     }
-    job = job_create(pt);
+    job = pool_job_create(pt);
     if (job != NULL)
         pt->count++;
     return job;

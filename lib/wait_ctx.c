@@ -8,14 +8,14 @@
 #include "error.h"
 #include "wait_ctx.h"
 
-typedef void (*wait_cleanup_fn)(ASYNC_WAIT_CTX *, const void *, OSSL_ASYNC_FD, void *);
+typedef void (*wait_ctx_cleanup_fn)(ASYNC_WAIT_CTX *, const void *, OSSL_ASYNC_FD, void *);
 
-struct wait_fd {
-    struct wait_fd *next;
+struct wait_ctx_fd {
+    struct wait_ctx_fd *next;
     const void *key;
     OSSL_ASYNC_FD fd;
     void *custom_data;
-    wait_cleanup_fn cleanup;
+    wait_ctx_cleanup_fn cleanup;
     int add;   /* added since the last reset */
     int del;   /* cleared since the last reset: invisible, reported in the del list */
 };
@@ -35,12 +35,12 @@ ASYNCJOB_API ASYNC_WAIT_CTX *ASYNC_WAIT_CTX_new(void)
 }
 
 /* Free every entry; with `cleanup`, call the cleanup function of each one not cleared. */
-static void drop_entries(ASYNC_WAIT_CTX *ctx, int cleanup)
+static void wait_ctx_drop_entries(ASYNC_WAIT_CTX *ctx, int cleanup)
 {
-    struct wait_fd *e = ctx->fds;
+    struct wait_ctx_fd *e = ctx->fds;
     ctx->fds = NULL;
     while (e != NULL) {
-        struct wait_fd *next = e->next;
+        struct wait_ctx_fd *next = e->next;
         if (cleanup && !e->del && e->cleanup != NULL)
             e->cleanup(ctx, e->key, e->fd, e->custom_data);
         alloc_heap_free(e);
@@ -53,7 +53,7 @@ COLD void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx)
 {
     /* Only entries added through a stale pointer after ASYNC_WAIT_CTX_free() can be
      * left here; their owner gave up the ctx, so no cleanup is called for them. */
-    drop_entries(ctx, 0);
+    wait_ctx_drop_entries(ctx, 0);
     alloc_heap_free(ctx);
 }
 
@@ -61,7 +61,7 @@ ASYNCJOB_API void ASYNC_WAIT_CTX_free(ASYNC_WAIT_CTX *ctx)
 {
     if (ctx == NULL || ctx->freed)
         return;
-    drop_entries(ctx, 1);
+    wait_ctx_drop_entries(ctx, 1);
     /* Jobs still holding the ctx see NULL from ASYNC_get_wait_ctx() from now on; the
      * memory stays until the last of them finishes. */
     ctx->freed = 1;
@@ -73,13 +73,13 @@ ASYNCJOB_API void ASYNC_WAIT_CTX_free(ASYNC_WAIT_CTX *ctx)
 
 ASYNCJOB_API int ASYNC_WAIT_CTX_set_wait_fd(ASYNC_WAIT_CTX *ctx, const void *key,
                                             OSSL_ASYNC_FD fd, void *custom_data,
-                                            wait_cleanup_fn cleanup)
+                                            wait_ctx_cleanup_fn cleanup)
 {
     if (ctx == NULL) {
         error_set(ASYNCJOB_EINVAL);
         return 0;
     }
-    struct wait_fd *e = alloc_heap(sizeof(*e));
+    struct wait_ctx_fd *e = alloc_heap(sizeof(*e));
     if (e == NULL) {
         error_set(ASYNCJOB_ENOMEM);
         return 0;
@@ -97,9 +97,10 @@ ASYNCJOB_API int ASYNC_WAIT_CTX_set_wait_fd(ASYNC_WAIT_CTX *ctx, const void *key
 }
 
 /* The newest live (not cleared) entry with `key`, and the link that points at it. */
-static struct wait_fd *find_live(ASYNC_WAIT_CTX *ctx, const void *key, struct wait_fd ***link)
+static struct wait_ctx_fd *wait_ctx_find_live(ASYNC_WAIT_CTX *ctx, const void *key,
+                                              struct wait_ctx_fd ***link)
 {
-    struct wait_fd **pp = &ctx->fds;
+    struct wait_ctx_fd **pp = &ctx->fds;
     for (; *pp != NULL; pp = &(*pp)->next) {
         if (!(*pp)->del && (*pp)->key == key) {
             if (link != NULL)
@@ -117,7 +118,7 @@ ASYNCJOB_API int ASYNC_WAIT_CTX_get_fd(ASYNC_WAIT_CTX *ctx, const void *key, OSS
         error_set(ASYNCJOB_EINVAL);
         return 0;
     }
-    struct wait_fd *e = find_live(ctx, key, NULL);
+    struct wait_ctx_fd *e = wait_ctx_find_live(ctx, key, NULL);
     if (e == NULL) {
         error_set(ASYNCJOB_ENOENT);
         return 0;
@@ -135,7 +136,7 @@ ASYNCJOB_API int ASYNC_WAIT_CTX_get_all_fds(ASYNC_WAIT_CTX *ctx, OSSL_ASYNC_FD *
         return 0;
     }
     size_t n = 0;
-    for (struct wait_fd *e = ctx->fds; e != NULL; e = e->next) {
+    for (struct wait_ctx_fd *e = ctx->fds; e != NULL; e = e->next) {
         if (e->del)
             continue;
         if (fd != NULL)
@@ -157,7 +158,7 @@ ASYNCJOB_API int ASYNC_WAIT_CTX_get_changed_fds(ASYNC_WAIT_CTX *ctx, OSSL_ASYNC_
     *numaddfds = ctx->numadd;
     *numdelfds = ctx->numdel;
     size_t na = 0, nd = 0;
-    for (struct wait_fd *e = ctx->fds; e != NULL; e = e->next) {
+    for (struct wait_ctx_fd *e = ctx->fds; e != NULL; e = e->next) {
         if (e->del && delfd != NULL)
             delfd[nd++] = e->fd;
         else if (e->add && !e->del && addfd != NULL)
@@ -172,8 +173,8 @@ ASYNCJOB_API int ASYNC_WAIT_CTX_clear_fd(ASYNC_WAIT_CTX *ctx, const void *key)
         error_set(ASYNCJOB_EINVAL);
         return 0;
     }
-    struct wait_fd **link;
-    struct wait_fd *e = find_live(ctx, key, &link);
+    struct wait_ctx_fd **link;
+    struct wait_ctx_fd *e = wait_ctx_find_live(ctx, key, &link);
     if (e == NULL) {
         error_set(ASYNCJOB_ENOENT);
         return 0;
@@ -192,9 +193,9 @@ ASYNCJOB_API int ASYNC_WAIT_CTX_clear_fd(ASYNC_WAIT_CTX *ctx, const void *key)
 
 void wait_ctx_reset_slow(ASYNC_WAIT_CTX *ctx)
 {
-    struct wait_fd **pp = &ctx->fds;
+    struct wait_ctx_fd **pp = &ctx->fds;
     while (*pp != NULL) {
-        struct wait_fd *e = *pp;
+        struct wait_ctx_fd *e = *pp;
         if (e->del) {
             *pp = e->next;
             alloc_heap_free(e);

@@ -12,10 +12,10 @@
 #include "asyncjob.h"
 #include "pool.h"
 
-struct wait_fd;
+struct wait_ctx_fd;
 
 struct async_wait_ctx_st {
-    struct wait_fd *fds;   /* newest first; includes entries marked deleted */
+    struct wait_ctx_fd *fds;   /* newest first; includes entries marked deleted */
     /* Changes since the last reset; `changed` tests both at once on the resume path. */
     union {
         struct {
