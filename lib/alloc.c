@@ -1,6 +1,4 @@
-/*
- * alloc.c: the library's allocation wrappers with test-only failure injection.
- */
+/* alloc.c: the library's allocation wrappers with test-only failure injection. */
 #include "config.h"
 
 #include <stdlib.h>

@@ -1,8 +1,6 @@
-/*
- * alloc.h: every heap allocation and stack mapping of the library passes through here,
+/* alloc.h: every heap allocation and stack mapping of the library passes through here,
  * so that tests can make the Nth one fail (alloc_fail_after) and check that each failure
- * path returns a clean error and leaks nothing. Internal; never exported.
- */
+ * path returns a clean error and leaks nothing. Internal; never exported. */
 #ifndef ASYNCJOB_ALLOC_H
 #define ASYNCJOB_ALLOC_H
 

@@ -1,10 +1,6 @@
-/*
- * async.c: the ASYNC_* job API. Checks arguments and ownership, then drives the pool and
- * fiber layers. The hot path (resume, pause, pooled start and finish) takes no lock, makes
- * no system call and allocates nothing, looks up thread-local state once per call (once
- * more after a switch that finished a job) and keeps no thread-local address across a
- * switch. Its rules and their reasons: doc/DESIGN.md, "The hot path".
- */
+/* async.c: the ASYNC_* job API (the API layer): argument and ownership checks, then the
+ * pool and fiber layers. The hot path (resume, pause, pooled start and finish) keeps the
+ * rules of doc/DESIGN.md, "The hot path": no lock, syscall or allocation, one TLS lookup. */
 #include "config.h"
 
 #include <string.h>
@@ -47,11 +43,8 @@ ASYNCJOB_API void ASYNC_cleanup_thread(void)
     pool_cleanup(pt);
 }
 
-/*
- * Copy 1..POOL_INLINE_ARGS bytes with fixed-size moves: a call to memcpy through the PLT
- * costs more than the whole copy for the usual few bytes. Written without a loop so the
- * compiler cannot turn it back into a memcpy call.
- */
+/* Copy 1..POOL_INLINE_ARGS bytes with fixed-size moves and no loop, which the compiler
+ * cannot turn into a call to memcpy: through the PLT that costs more than the copy. */
 static ALWAYS_INLINE void async_copy_small(unsigned char *d, const unsigned char *s, size_t n)
 {
     if (n >= 8) {
@@ -119,16 +112,9 @@ static NOINLINE int async_job_done_cold(ASYNC_JOB *job)
     return async_job_done(pool_self(), job);
 }
 
-/*
- * Switch into `job` and return it once it stops, paused or finished (async_job_paused()
- * tells which). The caller has checked that the job may run on this thread now, and left
- * in the job what a finish needs (resume_handle, resume_ret). The pointer returned is
- * `job` itself, carried through the switch: callers use it rather than `job`, so that
- * nothing lives in a saved register across the switch. The job learns why it runs from
- * its own state (see async_pause_resumed()), not from a message. `balanced` (a constant)
- * is for a start: most started jobs run to their end without pausing, and this switch
- * with the job's final one then leaves the return-stack predictor as the caller left it.
- */
+/* Switch into `job` (which may run here now, and holds what a finish needs) until it pauses
+ * or finishes; return it as carried through the switch, so that nothing lives in a saved
+ * register across it. `balanced`, a constant, for a start (fiber_enter_balanced()). */
 static ALWAYS_INLINE ASYNC_JOB *async_enter(struct pool_thread *pt, ASYNC_JOB *job,
                                             int balanced)
 {
@@ -138,19 +124,16 @@ static ALWAYS_INLINE ASYNC_JOB *async_enter(struct pool_thread *pt, ASYNC_JOB *j
     return container_of(f, ASYNC_JOB, fiber);
 }
 
-/* After async_enter(): whether the job paused rather than finished (pool_job_main() marks a
- * finished job inactive before it leaves). */
+/* After async_enter(): whether the job paused rather than finished (pool_job_main()
+ * marks a finished job inactive before it leaves). */
 static ALWAYS_INLINE int async_job_paused(const ASYNC_JOB *job)
 {
     return job->active_tid != POOL_NOT_ACTIVE;
 }
 
-/*
- * The rule for resuming: only the job's own thread, only from outside any job, and only
- * a paused job. active_tid equals the owner's id exactly while the job is started and not
- * finished, and a started job that is not current (none is) is paused, so two compares
- * say it all.
- */
+/* The rule for resuming: the job's own thread, outside any job, a paused job. active_tid is
+ * the owner's id exactly while the job is started and not finished, and with no job
+ * current a started job is paused: two compares say it all. */
 static ALWAYS_INLINE int async_may_resume(const struct pool_thread *pt, const ASYNC_JOB *job)
 {
     return job->active_tid == pt->thread_id && pt->current == NULL;
@@ -263,8 +246,8 @@ static ALWAYS_INLINE int async_resume(ASYNC_JOB **job, ASYNC_JOB *j, int *ret)
 ASYNCJOB_API HOT int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
                                      int (*func)(void *), void *args, size_t size)
 {
-    /* A separate (relaxed atomic) load of *job keeps GCC from shuffling registers here for
-     * both paths; the resume path loads *job once more. */
+    /* The test has a load of *job of its own (relaxed atomic), so that neither path needs
+     * registers shuffled here; the resume path loads *job once more. */
     if (unlikely(job == NULL || __atomic_load_n(job, __ATOMIC_RELAXED) == NULL))
         return async_start(job, ctx, ret, func, args, size);
     return async_resume(job, *job, ret);

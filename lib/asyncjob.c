@@ -1,11 +1,6 @@
-/*
- * asyncjob.c: the whole library as one translation unit.
- *
- * Each layer keeps its own file; they are compiled together so that the switching layer's
- * fiber_enter()/fiber_leave() inline into the API layer's hot path: a call level between
- * an API function and jump_fcontext would add a return after every switch, which the CPU
- * cannot predict (doc/DESIGN.md). Bottom layer first.
- */
+/* asyncjob.c: the whole library as one translation unit, bottom layer first, so that the
+ * switching layer inlines into the API's hot path: a call level between them would add a
+ * return after every switch, which the CPU cannot predict (doc/DESIGN.md, "The hot path"). */
 #include "alloc.c"
 #include "error.c"
 #include "stack.c"

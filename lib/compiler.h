@@ -1,7 +1,5 @@
-/*
- * compiler.h: the compiler attributes and helpers every layer uses, spelled once. GCC and
- * clang only (configure builds with nothing else). No layer's knowledge lives here.
- */
+/* compiler.h: the compiler attributes and helpers every layer uses, spelled once. GCC and
+ * clang only (configure builds with nothing else). No layer's knowledge lives here. */
 #ifndef ASYNCJOB_COMPILER_H
 #define ASYNCJOB_COMPILER_H
 
@@ -22,7 +20,7 @@
 #define NORETURN __attribute__((noreturn))
 #define FALLTHROUGH __attribute__((fallthrough))
 
-/* Thread-local state, reached with one %fs-relative access (no __tls_get_addr call). */
+/* Thread-local state, reached relative to the thread pointer (no __tls_get_addr call). */
 #define TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
 
 /* A layout the code relies on, checked at compile time. */

@@ -1,8 +1,6 @@
-/*
- * debug_registry.c: the list of every job of the process and the descriptor that tells a
- * debugger how to read it (debug_registry.h). Touched only when a job is created or
- * destroyed, under one lock; the job's hot path never sees it.
- */
+/* debug_registry.c: the list of every job of the process and the descriptor that tells a
+ * debugger how to read it (debug_registry.h). Touched, under one lock, only when a job is
+ * created or destroyed. */
 #include "config.h"
 
 #include <pthread.h>
@@ -13,13 +11,9 @@
 
 #define DEBUG_JOB_OFFSET(field) ((uint16_t)offsetof(struct async_job_st, field))
 
-/*
- * The register block that Boost's jump_fcontext pushes on the stack it leaves, and whose
- * address becomes that stack's saved context (read from the disassembly of the system's
- * libboost_context.a). x86-64: MXCSR and x87 control word, r12-r15, rbx, rbp, then the
- * return address of the call; the stack pointer of the suspended code is just above.
- * AArch64: d8-d15, x19-x28, fp, lr, then the address to resume at.
- */
+/* Where Boost's jump_fcontext leaves the registers of the stack it switches away from,
+ * relative to that stack's saved context: the layout of its save area on each architecture
+ * (doc/DESIGN.md, "jump_fcontext's save area"). */
 #if defined(__x86_64__) && defined(__LP64__)
 # define DEBUG_CONTEXT_LAYOUT "rip@56 rsp=64 r12@8 r13@16 r14@24 r15@32 rbx@40 rbp@48"
 #elif defined(__aarch64__)

@@ -1,8 +1,6 @@
-/*
- * debug_registry.h: the process's list of jobs, for debuggers. The pool layer adds a job
+/* debug_registry.h: the process's list of jobs, for debuggers. The pool layer adds a job
  * when it creates one and removes it when it destroys it, nothing else; a debugger (the
- * gdb extension in gdb/) walks the list from the descriptor without running any code.
- */
+ * gdb extension in gdb/) walks the list from the descriptor without running any code. */
 #ifndef ASYNCJOB_DEBUG_REGISTRY_H
 #define ASYNCJOB_DEBUG_REGISTRY_H
 
@@ -18,11 +16,9 @@ struct debug_link {
     struct debug_link *prev;
 };
 
-/*
- * What a debugger needs to find and read the jobs without debug information: where each
+/* What a debugger needs to find and read the jobs without debug information: where each
  * field sits, as byte offsets fixed at compile time, and the list itself. Field widths
- * are fixed so that the reader can decode it knowing only the pointer size.
- */
+ * are fixed so that the reader can decode it knowing only the pointer size. */
 struct debug_registry {
     /* The fixed header: the same in every version. */
     char magic[8];            /* "asyncjob" */

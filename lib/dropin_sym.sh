@@ -1,11 +1,7 @@
 #!/bin/sh
-# dropin_sym.sh LIBCRYPTO_SO ABI_FILE [NAME...]: print the version script of
-# libasyncjob-openssl.so. Every ASYNC_* name that LIBCRYPTO_SO exports, and each NAME (other
-# libcrypto functions the drop-in defines), goes into the version node libcrypto gives it,
-# so that programs linked against libcrypto bind to the drop-in when it is preloaded; the
-# asyncjob_* extras of ABI_FILE go into the nodes ABI_FILE gives them (each inheriting the
-# one before, as in lib/asyncjob.sym); everything else stays local. Fails
-# when libcrypto exports an ASYNC_ name that asyncjob does not implement, or lacks a NAME.
+# dropin_sym.sh LIBCRYPTO_SO ABI_FILE [NAME...]: libasyncjob-openssl.so's version script.
+# LIBCRYPTO_SO's ASYNC_* names and each NAME go in the nodes it gives them, ABI_FILE's
+# asyncjob_* in its own; all else is local. Fails if asyncjob lacks an ASYNC_* or NAME.
 NM=${NM:-nm}
 so=$1
 abi=$2

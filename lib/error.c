@@ -1,7 +1,5 @@
-/*
- * error.c: asyncjob_last_error() and asyncjob_strerror(). The one table of error
- * messages; codes are the enum asyncjob_error of <asyncjob.h>.
- */
+/* error.c: asyncjob_last_error() and asyncjob_strerror(). The one table of error
+ * messages; codes are the enum asyncjob_error of <asyncjob.h>. */
 #include "config.h"
 
 #include "error.h"

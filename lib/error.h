@@ -1,7 +1,5 @@
-/*
- * error.h: the per-thread error code behind asyncjob_last_error().
- * Every layer records its failures here; the table of messages lives in error.c.
- */
+/* error.h: the per-thread error code behind asyncjob_last_error().
+ * Every layer records its failures here; the table of messages lives in error.c. */
 #ifndef ASYNCJOB_ERROR_H
 #define ASYNCJOB_ERROR_H
 

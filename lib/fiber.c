@@ -1,8 +1,6 @@
-/*
- * fiber.c: stack switching on Boost.Context's fcontext, and the annotations that keep
- * AddressSanitizer, ThreadSanitizer and valgrind correct across switches. The only file
- * that includes fcontext.h; it touches stack.h below it and nothing above.
- */
+/* fiber.c: stack switching on Boost.Context's fcontext, and the annotations that keep ASan,
+ * TSan and valgrind correct across switches. The only file that includes fcontext.h; it
+ * touches stack.h below it and nothing above. */
 #include "config.h"
 
 #include <string.h>
@@ -21,28 +19,9 @@
 # include <sanitizer/tsan_interface.h>
 #endif
 
-/*
- * Annotation hooks. Each compiles to nothing unless its tool is in use, so a build without
- * sanitizers runs exactly the bare switch.
- *
- * ASan protocol: just before leaving a stack, start_switch(save slot of the stack being
- * left, bounds of the destination); first thing on arrival, finish_switch(the slot saved
- * for the arriving stack). Each fiber has two slots: `fake_stack` holds its own fake stack
- * (ASan's heap copy of frames, for use-after-return detection) while it is suspended, and
- * `caller_fake_stack` holds the caller's while the fiber runs. A NULL save slot tells ASan
- * to free the fake stack of the stack being left, so it is passed only by the trampoline's
- * final switch: a pooled job stays inside pool_job_main() between jobs, and the pool ends one
- * by resuming it with a quit message so that it, too, leaves through that final switch.
- * The caller's bounds are learned from finish_switch on every entry, since the thread's
- * own stack bounds are known to ASan, not to us.
- *
- * TSan: each fiber owns one TSan fiber from fiber_create() to fiber_destroy(). The switch
- * is announced in the very function that calls jump_fcontext, right before the call, so
- * that the function-entry/exit events TSan records around it stay on one fiber each.
- *
- * Valgrind: each stack is registered once in fiber_create() and deregistered in
- * fiber_destroy(); without that, valgrind takes a switch for a huge stack-pointer jump.
- */
+/* ASan: start_switch just before a stack is left, finish_switch first thing on arrival; a
+ * NULL save slot, passed by a fiber's final switch alone, frees the fake stack left behind
+ * (doc/DESIGN.md, "Sanitizers and valgrind"). Each hook is nothing without its tool. */
 #ifdef ASYNCJOB_ASAN
 # define FIBER_ASAN_START(slot, lo, size) __sanitizer_start_switch_fiber((slot), (lo), (size))
 # define FIBER_ASAN_FINISH(saved, lo_out, size_out) \
@@ -109,12 +88,9 @@ struct fiber *fiber_leave_balanced(struct fiber *f)
 /* Bytes kept zero above a fiber's first frame (a multiple of 16: the ABI's alignment). */
 #define FIBER_TOP_PAD 64
 
-/*
- * Every fiber starts here. fiber_create() enters once to record the caller and comes
- * straight back, so that entering a fiber never needs a "first time" branch. The entry
- * function's result goes to the caller by a final switch that leaves this stack for good.
- * noinline keeps this frame, and its CFI, the bottom of every backtrace inside a job.
- */
+/* Every fiber starts here; fiber_create() enters once and comes straight back, so that
+ * entering needs no "first time" branch. noinline: this frame and its CFI must stay the
+ * bottom of every backtrace inside a job. */
 static NORETURN NOINLINE void fiber_trampoline(transfer_t t)
 {
     struct fiber *f = t.data;
@@ -144,6 +120,7 @@ int fiber_create(struct fiber *f, fiber_entry_fn entry)
     f->finished = 0;
     f->caller = NULL;
 #ifdef HAVE_VALGRIND_VALGRIND_H
+    /* Else valgrind takes every switch for a huge stack-pointer jump. */
     f->vg_id = VALGRIND_STACK_REGISTER(f->stack.lo, (char *)f->stack.lo + f->stack.size);
 #endif
 #ifdef ASYNCJOB_ASAN
@@ -180,10 +157,9 @@ void fiber_destroy(struct fiber *f)
     VALGRIND_STACK_DEREGISTER(f->vg_id);
 #endif
 #ifdef ASYNCJOB_ASAN
-    /* The next owner of this memory must not inherit stale poisoned frames: a fiber
-     * destroyed while suspended still has its frames' redzones in the shadow. (Its fake
-     * stack, if ASan made one, cannot be freed from outside the fiber; the pool never
-     * destroys a suspended job, so this only concerns direct users of this layer.) */
+    /* A fiber destroyed while suspended leaves its frames' redzones in the shadow, which
+     * the memory's next owner must not inherit. (Its fake stack cannot be freed from
+     * outside; the pool never destroys a suspended job.) */
     __asan_unpoison_memory_region(f->stack.lo, f->stack.size);
 #endif
     stack_free(&f->stack);

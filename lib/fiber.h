@@ -1,8 +1,6 @@
-/*
- * fiber.h: the switching layer. A fiber is a stack plus a saved machine context; a caller
+/* fiber.h: the switching layer. A fiber is a stack plus a saved machine context; a caller
  * resumes it, it suspends back to that caller, and a pointer travels each way. This is
- * the only layer that knows how the switch is done (lib/fiber.c and fcontext.h).
- */
+ * the only layer that knows how the switch is done (lib/fiber.c and fcontext.h). */
 #ifndef ASYNCJOB_FIBER_H
 #define ASYNCJOB_FIBER_H
 
@@ -43,26 +41,17 @@ struct fiber {
 /* Allocate a stack and prepare `f` to run `entry`. 0, or an ASYNCJOB_E* code. */
 int fiber_create(struct fiber *f, fiber_entry_fn entry);
 
-/*
- * Switch from the caller into `f`. Returns `f` once it has switched back, with the pointer
- * it passed to fiber_leave() (or its entry function's result, then fiber_finished(f) is
- * true) in fiber_message(f). The switch carries the fiber's address itself, so a caller
- * that goes on with the returned pointer instead of `f` keeps nothing in saved registers
- * across the switch. Entering sends no message: `f` finds the one it last sent, unless
- * the caller replaced it with fiber_post() (its owner's state can tell it why it runs).
- */
+/* Switch from the caller into `f`; `f`, as carried back through the switch (go on with it,
+ * not with `f`, and nothing lives in saved registers), once it left or finished. Sends no
+ * message: `f` finds its own last one unless the caller fiber_post()ed another. */
 struct fiber *fiber_enter(struct fiber *f);
 
 /* From inside `f`: switch back to its caller. Returns `f` when it is next entered. */
 struct fiber *fiber_leave(struct fiber *f);
 
-/*
- * The same two switches, made so that they leave the CPU's return-stack predictor as they
- * found it. For a caller that expects the fiber to come back without returning through
- * frames of its own, as when a job is started and runs to its end: the caller's next
- * return is then predicted instead of missed. Elsewhere the plain forms are faster (by
- * two instructions). Where the switch is a C call (not x86-64) both forms are the same.
- */
+/* The same switches, leaving the CPU's return-stack predictor as they found it: for a fiber
+ * expected back without a return through frames of its own (a started job that runs to its
+ * end). Elsewhere the plain forms are shorter; without FIBER_ASM_CALL both are the same. */
 struct fiber *fiber_enter_balanced(struct fiber *f);
 struct fiber *fiber_leave_balanced(struct fiber *f);
 
@@ -73,17 +62,9 @@ static inline void fiber_post(struct fiber *f, void *data)
     f->msg = data;
 }
 
-/*
- * Returning after a switch. A function that switched stacks returns through frames the
- * CPU's return-stack predictor never saw (it holds the other side's calls), so a plain
- * `ret` there is always mispredicted. FIBER_RETURN_HELPER(name, value) defines
- * `int name(void)`, which returns `value` to the caller's caller through an indirect jump,
- * which the indirect-branch predictor learns; FIBER_RETURN_HELPER_ARG(name) defines
- * `int name(int v)`, returning `v`. Use them as tail calls, `return name();`. Should the
- * compiler emit a real call instead, the helper simply returns to its caller, so it is
- * correct either way. One helper per return site, so that targets are learned apart.
- * x86-64 only: elsewhere a plain return (see README, Architectures).
- */
+/* Returning after a switch (doc/DESIGN.md, "Why returns after a switch are indirect jumps"):
+ * `return name();` tail-calls `int name(void)`, which returns `value` (or `int name(int v)`,
+ * `v`) to its caller's caller by an indirect jump. One helper per site; x86-64 only. */
 #if defined(__x86_64__) && defined(__LP64__)
 # define FIBER_STR_(x) #x
 # define FIBER_STR(x) FIBER_STR_(x)

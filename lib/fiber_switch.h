@@ -1,19 +1,6 @@
-/*
- * fiber_switch.h: how lib/fiber.c calls Boost's jump_fcontext, fiber_switch_to(to, data,
- * balanced). Included by lib/fiber.c only, after fcontext.h.
- *
- * On x86-64 (configure sets FIBER_ASM_CALL and -mno-red-zone) the call is inline asm: as a
- * C call the compiler would align the stack around it, so each API function would open a
- * frame for nothing. The asm states Boost's SysV contract: `to` in rdi and `data` in rsi,
- * the transfer_t back in rax:rdx, every caller-saved register clobbered (the other side
- * may have used any), rbx, rbp and r12-r15 restored by the switch itself. The return
- * address and jump_fcontext's save area go below the stack pointer: hence no red zone.
- *
- * "Balanced" pushes the return address and jumps instead of calling, so that the switch
- * leaves no entry on the CPU's return-stack buffer (jump_fcontext never returns through
- * `ret`): for a start whose job runs to its end, the caller's entry is then on top again
- * when ASYNC_start_job returns. Elsewhere the shorter plain call is used.
- */
+/* fiber_switch.h: how lib/fiber.c calls Boost's jump_fcontext, fiber_switch_to(to, data,
+ * balanced); included by lib/fiber.c only, after fcontext.h. Why it is inline asm on
+ * x86-64: doc/DESIGN.md, "The switch call". */
 #ifndef ASYNCJOB_FIBER_SWITCH_H
 #define ASYNCJOB_FIBER_SWITCH_H
 
@@ -28,6 +15,9 @@
 # else
 #  define FIBER_AVX512_CLOBBERS
 # endif
+/* Boost's SysV contract: `to` in rdi, `data` in rsi, the transfer_t back in rax:rdx, every
+ * caller-saved register clobbered (the other side may use any). The return address and the
+ * save area go below the stack pointer: configure builds the library without a red zone. */
 # define FIBER_SWITCH_ASM(code, to, data, t)                                               \
     __asm__ volatile(code                                                                  \
                      : "=a"((t).fctx), "=d"((t).data), "+D"(to), "+S"(data)                \
@@ -39,6 +29,8 @@
                        "st(5)", "st(6)", "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", \
                        "mm6", "mm7")
 
+/* Balanced: push the return address and jump, so that the switch leaves no entry on the
+ * CPU's return-stack buffer (jump_fcontext never returns through `ret`). */
 static ALWAYS_INLINE transfer_t fiber_switch_to(fcontext_t to, void *data, int balanced)
 {
     transfer_t t;

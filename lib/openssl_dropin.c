@@ -1,13 +1,6 @@
-/*
- * openssl_dropin.c: the adapter of libasyncjob-openssl.so, the core's objects exported under
- * libcrypto's version node so that a preloaded process runs its ASYNC_* calls on asyncjob.
- * It adds what OpenSSL programs rely on and the core does not know about: the default
- * library context is per job, and failures also go to libcrypto's error queue. Only the
- * dispatcher's side (ASYNC_start_job, asyncjob_cancel_job) needs wrapping; for this link
- * the core's own functions of those names are renamed (see Makefile.am). The drop-in also
- * defines OSSL_LIB_CTX_set0_default, forwarding to libcrypto's, to track each thread's
- * default context without calling libcrypto on every start and resume.
- */
+/* openssl_dropin.c: the adapter of libasyncjob-openssl.so (the core under libcrypto's
+ * version node): a default library context per job, and failures on libcrypto's error queue.
+ * It wraps the core's ASYNC_start_job and asyncjob_cancel_job (renamed dropin_core_*). */
 #include "config.h"
 
 #include <dlfcn.h>
@@ -27,10 +20,9 @@ int dropin_core_cancel_job(ASYNC_JOB **job, int *ret);
 /* libcrypto's own OSSL_LIB_CTX_set0_default, which the drop-in's definition forwards to. */
 static OSSL_LIB_CTX *(*dropin_libcrypto_set0_default)(OSSL_LIB_CTX *libctx);
 
-/* The thread's default library context, NULL until first read. It is kept here so that
- * ASYNC_start_job reads a thread-local variable instead of calling into libcrypto twice.
- * It stays exact because every change goes through OSSL_LIB_CTX_set0_default, defined
- * below, which libcrypto's own calls reach too (through its PLT). */
+/* The thread's default library context, NULL until first read. Exact, since every change
+ * goes through OSSL_LIB_CTX_set0_default below, libcrypto's own calls too (its PLT), so a
+ * start reads it rather than calling libcrypto. */
 static __thread OSSL_LIB_CTX *dropin_thread_libctx TLS_INITIAL_EXEC;
 
 ASYNCJOB_API OSSL_LIB_CTX *OSSL_LIB_CTX_set0_default(OSSL_LIB_CTX *libctx)
@@ -122,11 +114,9 @@ static int dropin_reason_of(enum asyncjob_error code)
     }
 }
 
-/* Every failure of the core also becomes an ERR_LIB_ASYNC entry whose data is asyncjob's
- * sentence, so that ERR_print_errors() says why. libssl takes any queued entry for a fatal
- * error, so two outcomes that libcrypto reports without an entry stay off the queue: a
- * lookup that finds nothing (ASYNC_WAIT_CTX_get_fd, _clear_fd, _get_callback), and a full
- * pool (ASYNC_NO_JOBS, which libssl turns into SSL_ERROR_WANT_ASYNC_JOB: retry later). */
+/* Each failure of the core becomes an ERR_LIB_ASYNC entry with asyncjob's sentence, except
+ * the two libcrypto reports without one (a lookup that finds nothing, a full pool): libssl
+ * takes any queued entry for a fatal error (doc/DESIGN.md, "The OpenSSL drop-in"). */
 static void dropin_queue_error(enum asyncjob_error code)
 {
     if (code == ASYNCJOB_ENOENT || code == ASYNCJOB_EPOOLFULL)

@@ -1,9 +1,6 @@
-/*
- * pool.c: per-thread job pools. Creates jobs on top of the fiber layer, keeps idle ones in
- * a LIFO list (the last finished job is reused first, its stack still warm), frees them at
- * ASYNC_cleanup_thread() or at thread exit. Touches fiber.h, stack.h, alloc.h and
- * debug_registry.h (the debuggers' list of jobs) only.
- */
+/* pool.c: per-thread job pools: jobs made on the fiber layer, idle ones in a LIFO list (the
+ * last finished is reused first, its stack warm), freed at ASYNC_cleanup_thread() or thread
+ * exit. Touches fiber.h, stack.h, alloc.h and debug_registry.h only. */
 #include "config.h"
 
 #include <pthread.h>
@@ -16,19 +13,14 @@
 
 __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
-
 static pthread_key_t pool_exit_key;
 static pthread_once_t pool_exit_key_once = PTHREAD_ONCE_INIT;
 static int pool_exit_key_ok;
 static uint64_t pool_next_thread_id = 1;
 
-/*
- * A job finished and its stack's mark was not intact (stack.h): it went deep, or the
- * stack size grew since its stack was made. A stack now too small leaves the pool: its
- * pool generation is made stale, so that pool_release() frees it like an orphan. Returns
- * the mark to check next time. noinline: __builtin_frame_address(0) must be this frame,
- * on the job's own stack, below which stack_renew() may give pages back.
- */
+/* A job finished with its stack's mark not intact (stack.h); the mark to check next time. A
+ * stack now too small leaves the pool as an orphan would (a stale pool_gen). noinline: the
+ * pages below this very frame, on the job's stack, may be given back. */
 static COLD const uint32_t *pool_job_came_back_marked(ASYNC_JOB *job)
 {
     if (!stack_renew(&job->fiber.stack, __builtin_frame_address(0))) {
@@ -41,13 +33,9 @@ static COLD const uint32_t *pool_job_came_back_marked(ASYNC_JOB *job)
     return job->fiber.stack.mark;
 }
 
-/*
- * The body of every job fiber: run the job's function, report "finished" to the
- * dispatcher, wait in the pool for the next start. It never returns: pool_destroy_job()
- * ends it by starting pool_job_quit() in it. After each job, the one check of the stack's mark
- * (two loads and a compare): memory is given back, and a size change noticed, only when
- * it fails.
- */
+/* The body of every job fiber: run the job, report "finished", wait in the pool for the
+ * next start; pool_destroy_job() ends it with pool_job_quit(). Deep jobs and a size change
+ * are caught by one check of the stack's mark (stack_mark_ok()). */
 static NORETURN void *pool_job_main(struct fiber *f, void *msg)
 {
     ASYNC_JOB *job = container_of(f, ASYNC_JOB, fiber);

@@ -1,8 +1,6 @@
-/*
- * pool.h: the job-pool layer. Per-thread state (running job, LIFO pool of idle jobs) in
+/* pool.h: the job-pool layer. Per-thread state (running job, LIFO pool of idle jobs) in
  * thread-local storage, job creation and destruction on top of the fiber layer, and
- * cleanup at thread exit. Used by the API layer (async.c, wait_ctx.c).
- */
+ * cleanup at thread exit. Used by the API layer (async.c, wait_ctx.c). */
 #ifndef ASYNCJOB_POOL_H
 #define ASYNCJOB_POOL_H
 
@@ -41,10 +39,9 @@ struct async_job_st {
     ASYNC_WAIT_CTX *cancel_waitctx; /* waitctx while a cancel resumes the job */
     /* Ownership. */
     uint64_t thread_id;  /* the thread that owns the job for its whole life */
-    /* thread_id while the job is started and not finished (paused, or running: then it
-     * is its thread's pool_thread.current, and nothing else runs meanwhile since a job
-     * cannot start or resume another); POOL_NOT_ACTIVE while idle. One compare then
-     * checks both "this thread's" and "started" on the resume path. */
+    /* thread_id while the job is started and not finished (paused, or running as its
+     * thread's current job), POOL_NOT_ACTIVE while idle: one compare checks both "this
+     * thread's" and "started" on the resume path. */
     uint64_t active_tid;
     uint64_t pool_gen;   /* the pool instance it belongs to (cleanup starts a new one) */
     ASYNC_JOB *next_idle;
@@ -87,7 +84,8 @@ struct pool_thread {
 
 extern __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
-/* The calling thread's state: one %fs-relative address, never cached across a switch. */
+/* The calling thread's state: an address relative to the thread pointer, never cached
+ * across a switch. */
 static inline struct pool_thread *pool_self(void)
 {
     return &pool_tls;

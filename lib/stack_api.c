@@ -1,8 +1,6 @@
-/*
- * stack_api.c: the job stack functions of the asyncjob API (size, measured use, trimming
+/* stack_api.c: the job stack functions of the asyncjob API (size, measured use, trimming
  * the pool). Argument and ownership checks, then the stack and pool layers; nothing here
- * is on the hot path.
- */
+ * is on the hot path. */
 #include "config.h"
 
 #include "error.h"

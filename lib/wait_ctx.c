@@ -1,7 +1,5 @@
-/*
- * wait_ctx.c: the ASYNC_WAIT_CTX_* family. A wait ctx is a list of (key, fd, data,
- * cleanup) entries, a callback and a status, owned by one thread. Part of the API layer.
- */
+/* wait_ctx.c: the ASYNC_WAIT_CTX_* family. A wait ctx is a list of (key, fd, data,
+ * cleanup) entries, a callback and a status, owned by one thread. Part of the API layer. */
 #include "config.h"
 
 #include "alloc.h"

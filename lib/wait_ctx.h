@@ -1,8 +1,6 @@
-/*
- * wait_ctx.h: what the API layer's job code needs to know of a wait ctx: how many jobs
+/* wait_ctx.h: what the API layer's job code needs to know of a wait ctx: how many jobs
  * use it (so that freeing it cannot leave them pointing at freed memory) and its change
- * tracking (reset on every resume).
- */
+ * tracking (reset on every resume). */
 #ifndef ASYNCJOB_WAIT_CTX_H
 #define ASYNCJOB_WAIT_CTX_H
 
@@ -27,13 +25,9 @@ struct async_wait_ctx_st {
     ASYNC_callback_fn callback;
     void *callback_arg;
     int status;
-    /*
-     * References: one held by the user from ASYNC_WAIT_CTX_new() to ASYNC_WAIT_CTX_free(),
-     * one by each job started with the ctx and not finished. ASYNC_WAIT_CTX_free() empties
-     * the ctx at once and marks it `freed` (ASYNC_get_wait_ctx() then answers NULL for its
-     * jobs), but the memory goes only with the last reference: a paused job never holds a
-     * dangling pointer, and starting or finishing a job costs one increment or decrement.
-     */
+    /* The user's reference (from ASYNC_WAIT_CTX_new() to _free(), which empties the ctx and
+     * sets `freed`) and one per started, unfinished job: the memory goes with the last one,
+     * so a paused job never holds a dangling pointer. */
     size_t refs;
     int freed;
 };
@@ -45,18 +39,14 @@ STATIC_ASSERT(sizeof(((ASYNC_WAIT_CTX *)0)->changed) ==
 /* Free a ctx whose last reference is gone. */
 void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx);
 
-/*
- * What a job without a wait ctx points at (once started, a job's waitctx is never NULL):
+/* What a job without a wait ctx points at (once started, a job's waitctx is never NULL):
  * empty, marked freed so that ASYNC_get_wait_ctx() answers NULL, and never written, so
- * all threads share it. The resume path then tests for changes without a NULL test.
- */
+ * all threads share it. The resume path then tests for changes without a NULL test. */
 extern ASYNC_WAIT_CTX wait_ctx_none;
 
-/*
- * What a cancelled job points at while it is resumed: `changed` is non-zero, so the
+/* What a cancelled job points at while it is resumed: `changed` is non-zero, so the
  * resume path's one test for wait ctx changes also catches the cancel, and the job puts
- * its own ctx back before anything else (wait_ctx_end_cancel). Never written.
- */
+ * its own ctx back before anything else (wait_ctx_end_cancel). Never written. */
 extern ASYNC_WAIT_CTX wait_ctx_cancel;
 
 static inline void wait_ctx_begin_cancel(ASYNC_JOB *job)
