@@ -43,6 +43,8 @@ ASYNCJOB_API void ASYNC_cleanup_thread(void)
     pool_cleanup(pt);
 }
 
+STATIC_ASSERT(POOL_INLINE_ARGS <= 64, "async_copy_small() moves at most 64 bytes");
+
 /* Copy 1..POOL_INLINE_ARGS bytes with fixed-size moves and no loop, which the compiler
  * cannot turn into a call to memcpy: through the PLT that costs more than the copy. */
 static ALWAYS_INLINE void async_copy_small(unsigned char *d, const unsigned char *s, size_t n)

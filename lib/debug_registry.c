@@ -10,6 +10,32 @@
 #include "pool.h"
 
 #define DEBUG_JOB_OFFSET(field) ((uint16_t)offsetof(struct async_job_st, field))
+#define DEBUG_FIELD_SIZE(type, field) sizeof(((type *)0)->field)
+
+/* The reader (gdb/asyncjob-gdb.py) decodes the fixed header as packed "8sIHHQH" and takes
+ * the 16-bit offsets right after it, in declaration order, up to registry_layout. */
+STATIC_ASSERT(offsetof(struct debug_registry, byte_order) == 8 &&
+                  offsetof(struct debug_registry, version) == 12 &&
+                  offsetof(struct debug_registry, size) == 14 &&
+                  offsetof(struct debug_registry, not_active) == 16 &&
+                  offsetof(struct debug_registry, pointer_size) == 24 &&
+                  offsetof(struct debug_registry, job_link) == 26,
+              "the descriptor's fixed header is the same in every version");
+STATIC_ASSERT(offsetof(struct debug_registry, registry_layout) -
+                      offsetof(struct debug_registry, job_link) == 12 * sizeof(uint16_t),
+              "the 13 offsets follow one another, with no padding");
+/* Every offset and the descriptor's size fit in its 16 bits. */
+STATIC_ASSERT(sizeof(struct async_job_st) <= UINT16_MAX &&
+                  sizeof(struct pool_thread) <= UINT16_MAX &&
+                  sizeof(struct debug_registry) <= UINT16_MAX,
+              "every offset must fit the descriptor's 16-bit fields");
+/* The widths the reader gives the fields it reads: "Q", "i", or a pointer's size. */
+STATIC_ASSERT(DEBUG_FIELD_SIZE(struct async_job_st, dbg_serial) == 8 &&
+                  DEBUG_FIELD_SIZE(struct async_job_st, dbg_lwp) == 4 &&
+                  DEBUG_FIELD_SIZE(struct async_job_st, active_tid) == 8 &&
+                  DEBUG_FIELD_SIZE(struct async_job_st, fiber.stack.size) == sizeof(void *) &&
+                  DEBUG_FIELD_SIZE(struct debug_registry, count) == 8,
+              "the debugger reads each field with the width it has here");
 
 /* Where Boost's jump_fcontext leaves the registers of the stack it switches away from,
  * relative to that stack's saved context: the layout of its save area on each architecture
@@ -69,6 +95,7 @@ void debug_registry_add(struct debug_link *link, uint64_t *serial)
 
 void debug_registry_remove(struct debug_link *link)
 {
+    assert(link->next != NULL && link->prev != NULL); /* in the list, once */
     pthread_mutex_lock(&debug_registry_lock);
     link->prev->next = link->next;
     link->next->prev = link->prev;

@@ -87,6 +87,7 @@ struct fiber *fiber_leave_balanced(struct fiber *f)
 
 /* Bytes kept zero above a fiber's first frame (a multiple of 16: the ABI's alignment). */
 #define FIBER_TOP_PAD 64
+STATIC_ASSERT(FIBER_TOP_PAD % 16 == 0, "the first frame's top stays 16-byte aligned");
 
 /* Every fiber starts here; fiber_create() enters once and comes straight back, so that
  * entering needs no "first time" branch. noinline: this frame and its CFI must stay the

@@ -82,6 +82,7 @@ static ASYNC_JOB *pool_job_create(struct pool_thread *pt)
 
 void pool_destroy_job(ASYNC_JOB *job)
 {
+    assert(job->active_tid == POOL_NOT_ACTIVE);
     debug_registry_remove(&job->dbg_link);
     /* An idle job waits inside pool_job_main(); let it return so its stack is left for good. */
     if (!fiber_finished(&job->fiber)) {
@@ -97,8 +98,10 @@ size_t pool_trim(struct pool_thread *pt, size_t keep)
 {
     size_t n = 0;
     while (pt->idle_count > keep) {
+        ASYNC_JOB *job = pool_take_idle(pt);
+        assert(job != NULL); /* idle_count counts the idle list */
         pt->count--;
-        pool_destroy_job(pool_take_idle(pt));
+        pool_destroy_job(job);
         n++;
     }
     return n;

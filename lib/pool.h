@@ -66,6 +66,8 @@ STATIC_ASSERT(sizeof(((ASYNC_JOB *)0)->nopause) ==
                   sizeof(((ASYNC_JOB *)0)->blocked) + sizeof(((ASYNC_JOB *)0)->cancelled),
               "nopause must overlay blocked and cancelled exactly");
 STATIC_ASSERT(POOL_INLINE_ARGS % 8 == 0, "inline argument copies move whole words");
+STATIC_ASSERT(offsetof(struct async_job_st, fiber) == 0,
+              "the fiber opens the job, so that container_of() from it costs the hot path nothing");
 
 /* The calling thread's state. It lives in TLS itself (no pointer to chase). */
 struct pool_thread {
@@ -124,6 +126,7 @@ void pool_destroy_job(ASYNC_JOB *job);
  * destroyed if its pool is gone. */
 static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job)
 {
+    assert(job->active_tid == POOL_NOT_ACTIVE);
     if (unlikely(job->pool_gen != pt->pool_gen)) {
         pool_destroy_job(job);
         return;

@@ -49,6 +49,7 @@ static void wait_ctx_drop_entries(ASYNC_WAIT_CTX *ctx, int cleanup)
 
 COLD void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx)
 {
+    assert(ctx->refs == 0);
     /* Only entries added through a stale pointer after ASYNC_WAIT_CTX_free() can be
      * left here; their owner gave up the ctx, so no cleanup is called for them. */
     wait_ctx_drop_entries(ctx, 0);

@@ -75,6 +75,7 @@ static inline void wait_ctx_attach(ASYNC_WAIT_CTX *ctx, ASYNC_JOB *job)
 static inline void wait_ctx_detach(ASYNC_JOB *job)
 {
     ASYNC_WAIT_CTX *ctx = job->waitctx;
+    assert(ctx == &wait_ctx_none || ctx->refs > 0);
     job->waitctx = &wait_ctx_none;
     if (ctx != &wait_ctx_none && unlikely(--ctx->refs == 0))
         wait_ctx_destroy(ctx);
