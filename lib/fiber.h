@@ -41,8 +41,8 @@ struct fiber {
 /* Allocate a stack and prepare `f` to run `entry`. 0, or an ASYNCJOB_E* code. */
 int fiber_create(struct fiber *f, fiber_entry_fn entry);
 
-/* Switch from the caller into `f`; `f`, as carried back through the switch (go on with it,
- * not with `f`, and nothing lives in saved registers), once it left or finished. Sends no
+/* Switch from the caller into `f` until it leaves or finishes. Returns `f` as the switch
+ * carried it back: callers go on with that, so nothing lives in saved registers. Sends no
  * message: `f` finds its own last one unless the caller fiber_post()ed another. */
 struct fiber *fiber_enter(struct fiber *f);
 
@@ -62,9 +62,9 @@ static inline void fiber_post(struct fiber *f, void *data)
     f->msg = data;
 }
 
-/* Returning after a switch (doc/DESIGN.md, "Why returns after a switch are indirect jumps"):
- * `return name();` tail-calls `int name(void)`, which returns `value` (or `int name(int v)`,
- * `v`) to its caller's caller by an indirect jump. One helper per site; x86-64 only. */
+/* After a switch, `return name();` returns by an indirect jump (x86-64; doc/DESIGN.md, "Why
+ * returns after a switch are indirect jumps"), one helper per site: FIBER_RETURN_HELPER(name,
+ * value) defines int name(void), FIBER_RETURN_HELPER_ARG(name) int name(int v). */
 #if defined(__x86_64__) && defined(__LP64__)
 # define FIBER_STR_(x) #x
 # define FIBER_STR(x) FIBER_STR_(x)

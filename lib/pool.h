@@ -67,7 +67,7 @@ STATIC_ASSERT(sizeof(((ASYNC_JOB *)0)->nopause) ==
               "nopause must overlay blocked and cancelled exactly");
 STATIC_ASSERT(POOL_INLINE_ARGS % 8 == 0, "inline argument copies move whole words");
 STATIC_ASSERT(offsetof(struct async_job_st, fiber) == 0,
-              "the fiber opens the job, so that container_of() from it costs the hot path nothing");
+              "the fiber opens the job: container_of() from it costs the hot path nothing");
 
 /* The calling thread's state. It lives in TLS itself (no pointer to chase). */
 struct pool_thread {
