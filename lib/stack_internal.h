@@ -28,8 +28,8 @@ struct stack_tail {
 };
 
 /* The tail ends the mapping (page-aligned) and the stack's top is the tail's address. */
-STATIC_ASSERT(sizeof(struct stack_tail) % 16 == 0,
-              "the stack top below struct stack_tail must stay 16-byte aligned");
+STATIC_ASSERT(sizeof(struct stack_tail) % (2 * sizeof(void *)) == 0,
+              "the stack top below the tail stays two-word aligned (16 bytes on LP64)");
 
 /* stack.c: the system's page size (read once), and the mapping length for `usable`
  * bytes of default stack, guard page and tail included. */
