@@ -1,8 +1,7 @@
 #!/bin/sh
-# smoke.sh: make check's run of the benchmark suite, so the benchmarks never rot. Runs
-# `bench/run --quick` on this build tree and checks that it printed its table and wrote
-# its CSV, and that `bench/run --from` prints the same report again from the saved samples,
-# as TAP. It never looks at the timings.
+# smoke.sh: make check's run of `bench/run --quick`, so the benchmarks never rot (TAP): it
+# printed its table, wrote its CSV, and `bench/run --from` prints the same report from the
+# saved samples. It never looks at the timings.
 srcdir=${srcdir:-.}
 echo "1..3"
 # Raw stack switches without fiber annotations are outside what the sanitizers support
