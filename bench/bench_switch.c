@@ -1,8 +1,7 @@
 /*
- * bench_switch.c: the raw cost of one there-and-back switch between two stacks, for the
- * switch mechanisms a job library can be built on: fcontext inline and behind one
- * out-of-line call per side (plain returns, each mispredicted after a switch), OpenSSL's
- * _setjmp/_longjmp-on-makecontext-stacks, and swapcontext. Prints ns per round trip.
+ * bench_switch.c: ns per there-and-back switch between two stacks for what a job library
+ * can be built on: fcontext inline and behind one out-of-line call per side, OpenSSL's
+ * _setjmp/_longjmp on makecontext stacks, and swapcontext.
  */
 #undef _FORTIFY_SOURCE /* __longjmp_chk refuses to jump to another stack */
 #include "config.h"
