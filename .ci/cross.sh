@@ -1,24 +1,7 @@
 #!/usr/bin/env bash
-# cross.sh ARCH: cross-build asyncjob for one Debian architecture (i386, armhf, arm64,
-# ppc64el, s390x, mips64el) with Debian's cross gcc and run the whole `make check` on it.
-# Run as root on Debian 12 from a clone whose ./configure exists (or autogen.sh runs).
-# Builds in build/cross-ARCH; ends with "N passed, N skipped, N failed".
-#
-# What comes from where:
-#   - the cross compiler (gcc-TRIPLET) and the target's C library libc6:ARCH are installed
-#     (multiarch): libc6:ARCH puts the target's loader at the path its programs name;
-#   - what the build needs of the target (Boost.Context's libboost_context.a, Check and
-#     subunit, and libcrypto for the coexistence test and the benchmark's reference) is
-#     downloaded as .deb files and unpacked into build/cross-ARCH/sysroot, not installed:
-#     the target's -dev packages cannot always be installed beside amd64's (Multi-Arch
-#     version skew on a mirror). pkg-config sees only that tree; the compiler gets its
-#     multiarch include folder, and the linker its library folder for libcrypto.so's
-#     dependents.
-# How the programs run: every test is an ARCH program (or a script that runs one), so
-# qemu-user is hooked in through binfmt_misc rather than a LOG_COMPILER; i386 runs natively.
-# No QEMU_LD_PREFIX: with it, qemu-user hung when a test child died of a signal.
-# What qemu-user cannot emulate, the tests report as SKIP with the reason (guard regions,
-# RLIMIT_AS, seccomp, a native debugger on a foreign program), never as PASS.
+# cross.sh ARCH: as root on Debian 12, cross-build for one Debian architecture (i386, armhf,
+# arm64, ppc64el, s390x, mips64el) in build/cross-ARCH and run the whole make check there
+# (qemu-user but for i386); ends with "N passed, N skipped, N failed". doc/DESIGN.md: "CI".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 arch=${1:-}
@@ -39,7 +22,8 @@ case $arch in
 esac
 build=build/cross-$arch
 sysroot=$PWD/$build/sysroot
-# What the build takes from the target, unpacked (never installed).
+# What the build takes from the target, unpacked into the sysroot: the target's -dev
+# packages cannot always be installed beside amd64's (Multi-Arch version skew on a mirror).
 TARGET_DEBS="libboost-context1.74-dev libboost-context1.74.0 check libsubunit-dev libsubunit0
   libssl-dev libssl3"
 export DEBIAN_FRONTEND=noninteractive
@@ -81,7 +65,8 @@ unpack_target() {
 }
 
 # Register the qemu-user binfmt entry if the kernel has not seen it (systemd-binfmt does
-# this at boot, which a container or a freshly mounted binfmt_misc has not had).
+# this at boot, which a container or a freshly mounted binfmt_misc has not had). Tests run
+# through it with no QEMU_LD_PREFIX, which makes qemu-user hang when a child dies of a signal.
 register_binfmt() {
   [ -n "$qemu" ] || return 0
   banner "binfmt_misc"

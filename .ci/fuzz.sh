@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# fuzz.sh: a bounded libFuzzer run of test/fuzz/fuzz_api for CI (issue 5).
-# Usage: .ci/fuzz.sh [SECONDS]   (default 60). Builds in build/fuzz with clang, runs
-# `make fuzz`, and exits non-zero if the fuzzer finds a mismatch, a crash or a leak.
-# Installs clang when it is missing and the script runs as root (as .ci/run does).
+# fuzz.sh [SECONDS]: a bounded libFuzzer run of test/fuzz/fuzz_api (default 60 s) in
+# build/fuzz with clang (installed when missing, as root); exits non-zero if the fuzzer
+# finds a mismatch, a crash or a leak.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}

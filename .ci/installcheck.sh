@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
-# installcheck.sh: build asyncjob with a temporary prefix, install it, and check the
-# installed tree the way a user would meet it: a consumer compiled only through
-# `pkg-config --cflags --libs asyncjob` (shared and --static), the exported and hidden
-# symbols, the library's dependencies, every man page, and finally that make uninstall
-# leaves nothing behind. Prints one PASS/FAIL line per check; exits 1 if any failed.
-#
-# usage: .ci/installcheck.sh [CONFIGURE_ARGS...]   (run from anywhere; needs ./configure,
-# which .ci/run creates with autogen.sh; builds in a temporary directory)
+# installcheck.sh [CONFIGURE_ARGS...]: install into a temporary prefix and check it as a user
+# meets it (pkg-config consumers shared and static, symbols, dependencies, man pages, gdb,
+# the drop-in, make uninstall); one PASS/FAIL line per check, exits 1 if any failed.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 [ -x "$src/configure" ] || (cd "$src" && ./autogen.sh) || { echo "FAIL: autogen"; exit 1; }

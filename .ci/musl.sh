@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
-# musl.sh: build asyncjob with musl (CC=musl-gcc from Debian's musl-tools, x86-64) and run
-# the whole `make check`, then link an example statically with musl and run it.
-# Run as root on Debian 12 from a clone whose ./configure exists (or autogen.sh runs).
-# Builds in build/musl; ends with "N passed, N skipped, N failed".
-#
-# Check, which the unit tests need, has no musl build in Debian: it is built here from
-# Debian's own source package (apt-get source, through a private deb-src list made from the
-# machine's own Debian sources, so the machine's apt configuration is left as it is),
-# static and without subunit, and pkg-config is pointed at that build only.
-# musl matters because it has no ucontext: OpenSSL's own ASYNC is not capable there.
+# musl.sh: as root on Debian 12, build with musl-gcc (x86-64) in build/musl, run the whole
+# make check and a statically linked example; ends with "N passed, N skipped, N failed".
+# Debian has no musl build of Check: it is built here from its source (doc/DESIGN.md, "CI").
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start=$(date +%s)
@@ -27,7 +20,8 @@ install_tools() {
     die "apt-get could not install musl-tools dpkg-dev"
 }
 
-# apt-get with a private source list: deb-src lines for the machine's Debian sources.
+# apt-get with a private source list (deb-src lines for the machine's Debian sources), so
+# that the machine's apt configuration stays as it is.
 apt_src() {
   apt-get -q -o Dir::Etc::SourceList="$build/apt/sources.list" \
     -o Dir::Etc::SourceParts="$build/apt/parts" -o Dir::State::Lists="$build/apt/lists" "$@"

@@ -1,7 +1,6 @@
 /*
- * bench.h: helpers shared by the benchmark programs: a monotonic clock, resident-memory
- * probes, and the one output format bench/run reads ("key value" lines, one per figure).
- * Benchmarks only report numbers; they never judge them.
+ * bench.h: what the benchmark programs share: a clock, memory probes, best-of-bursts timing
+ * and the "key value" lines bench/run reads. Benchmarks report numbers, never judge them.
  */
 #ifndef ASYNCJOB_BENCH_H
 #define ASYNCJOB_BENCH_H
@@ -48,6 +47,26 @@ static inline long long bench_pte_bytes(void)
             break;
     fclose(f);
     return kib < 0 ? -1 : kib * 1024;
+}
+
+/* Timed runs are split into this many bursts and the best one counts, so that a burst in
+ * which another process took the CPU does not (the machine may be shared). */
+#define BENCH_BURSTS 10
+
+/* A warm-up run of fn over a tenth of `iters`, then the lowest result of BENCH_BURSTS runs
+ * sharing `iters`; negative as soon as a run returns a negative value (a failure). */
+static inline double bench_best_of_bursts(double (*fn)(long), long iters)
+{
+    double best = 0;
+    fn(iters / 10 + 1);
+    for (int b = 0; b < BENCH_BURSTS; b++) {
+        double t = fn(iters / BENCH_BURSTS + 1);
+        if (t < 0)
+            return t;
+        if (b == 0 || t < best)
+            best = t;
+    }
+    return best;
 }
 
 /* One figure of one repetition. bench/run gathers these lines across repetitions. */

@@ -1,10 +1,7 @@
 /*
- * bench_api.c: the job API's figures, for asyncjob (built with -DBENCH_ASYNCJOB, linked
- * against libasyncjob) or for OpenSSL's libcrypto (-DBENCH_OPENSSL, linked only against
- * libcrypto: both export the same ASYNC_* names, so they never share a program).
- * Sections: api (round trip, pooled start+finish, cold creation, allocations per job),
- * scale N (N paused jobs resumed round-robin), threads (1 vs 2 threads); rt and pooled
- * alone, for instruction counts under callgrind.
+ * bench_api.c: the job API's figures, for asyncjob (-DBENCH_ASYNCJOB) or OpenSSL's libcrypto
+ * (-DBENCH_OPENSSL; both export the ASYNC_* names, so never in one program). Sections: api,
+ * scale N, threads; rt and pooled alone, for callgrind.
  */
 #undef _FORTIFY_SOURCE /* OpenSSL's jobs _longjmp between stacks inside this process */
 #include "config.h"
@@ -27,11 +24,8 @@
 #include "bench.h"
 
 /*
- * Heap allocation counter. Defining malloc and friends in the program interposes them for
- * every shared library too (libasyncjob, libcrypto, libc itself); each forwards to glibc's
- * real allocator. The counter is thread-local, so counting costs a TLS increment only.
- * Sanitizers bring their own malloc, so under them nothing is counted or reported; nor
- * with a libc that has no __libc_malloc to forward to (musl).
+ * Heap allocations, counted per thread by a malloc family that interposes on every library
+ * and forwards to glibc's; not under sanitizers (their own malloc) nor musl (no __libc_*).
  */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(__GLIBC__)
 # define COUNTS_ALLOCS 0
@@ -87,9 +81,8 @@ static void die(const char *what, int r)
 }
 
 /*
- * Every job is started with a wait ctx, as real users (TLS, engines) do; OpenSSL 3.0
- * even requires one: its ASYNC_pause_job() resets the ctx's fd counts without checking
- * for NULL. One ctx per thread serves all of that thread's jobs.
+ * Every job starts with a wait ctx, as real users' do (OpenSSL 3.0's ASYNC_pause_job()
+ * needs one: it resets its fd counts unchecked). One ctx serves all of a thread's jobs.
  */
 static __thread ASYNC_WAIT_CTX *wctx;
 
@@ -120,10 +113,6 @@ static int returner(void *arg)
 {
     return *(struct ctl **)arg != NULL;
 }
-
-/* Timed loops run in this many bursts and report the best one, so that a burst in which
- * another process took the CPU does not count (the machine is shared). */
-#define BURSTS 10
 
 /* Resume `job` until it has paused `iters` times; ns per resume+pause round trip. */
 static double round_trips(ASYNC_JOB **job, struct ctl **cp, long iters)
@@ -176,8 +165,8 @@ static void pooled(long iters)
     unsigned long a0 = 0;
     long counted = 0;
     /* Pass 0 warms up; the others are the bursts. */
-    for (int pass = 0; pass <= BURSTS; pass++) {
-        long n = pass == 0 ? iters / 10 + 1 : iters / BURSTS + 1;
+    for (int pass = 0; pass <= BENCH_BURSTS; pass++) {
+        long n = pass == 0 ? iters / 10 + 1 : iters / BENCH_BURSTS + 1;
         if (pass == 1)
             a0 = heap_allocs;
         uint64_t t0 = bench_now();
@@ -208,8 +197,8 @@ static void section_api(long iters, long cold_jobs)
     start_warm(&job, &cp, iters, "start");
     unsigned long a0 = heap_allocs;
     double rt = 0;
-    for (int b = 0; b < BURSTS; b++) {
-        double t = round_trips(&job, &cp, iters / BURSTS + 1);
+    for (int b = 0; b < BENCH_BURSTS; b++) {
+        double t = round_trips(&job, &cp, iters / BENCH_BURSTS + 1);
         if (b == 0 || t < rt)
             rt = t;
     }
@@ -328,8 +317,7 @@ static void *thread_main(void *p)
 
 /*
  * Round trips per microsecond over `nthreads` threads, each with its own job: by the wall
- * clock (what a program gets, including time other processes take the CPUs away) and by
- * each thread's own CPU time (what the code scales to when the CPUs are really free).
+ * clock (what a program gets) and by each thread's CPU time (what the code scales to).
  */
 static double throughput(int nthreads, long iters, double *per_cpu)
 {

@@ -1,8 +1,7 @@
 /*
- * bench_mapcap.c: what happens to "many paused jobs" on a kernel without
- * MADV_GUARD_INSTALL. It forces the library's mprotect guard fallback (an internal test
- * hook, hence the static link to the core library) and starts jobs until one fails.
- * Each mprotect'ed guard splits its stack's mapping in two, so vm.max_map_count caps it.
+ * bench_mapcap.c: how many jobs pause without MADV_GUARD_INSTALL. Forces the mprotect guards
+ * (an internal hook: linked to the core library) and starts jobs until one fails; each guard
+ * splits its stack's mapping in two, so vm.max_map_count sets the limit.
  */
 #include "config.h"
 

@@ -1,10 +1,7 @@
 /*
- * bench_peers.cpp: the resume-and-yield round trip of the coroutine APIs a user could pick
- * instead of asyncjob, measured with the same loop as bench_api's "rt" figure: the caller
- * resumes the coroutine, which yields straight back. Boost.Context's C++ fiber (a
- * header-inlined fcontext switch with no checks), Boost.Coroutine2 (built on it) and, when
- * configure found it, libpcl (C). Built with the C++ compiler for the benchmark only: the
- * library stays C. Prints "key ns" lines, the best of 10 bursts each, like bench_switch.
+ * bench_peers.cpp: bench_api's "rt" loop (resume, which yields straight back) on coroutine
+ * APIs a user could pick instead: Boost.Context's C++ fiber, Boost.Coroutine2 and libpcl.
+ * C++ for the benchmark only; prints "key ns" lines, the best of the bursts each.
  */
 #include "config.h"
 
@@ -18,8 +15,6 @@
 #endif
 
 #include "bench.h"
-
-#define BURSTS 10
 
 namespace ctx = boost::context;
 
@@ -119,16 +114,10 @@ int main(int argc, char **argv)
     for (const auto &p : peers) {
         if (only != NULL && std::strcmp(only, p.key) != 0)
             continue;
-        p.fn(iters / 10 + 1); /* warm-up */
-        double best = 0;
-        for (int b = 0; b < BURSTS; b++) {
-            double t = p.fn(iters / BURSTS + 1);
-            if (t < 0) {
-                std::fprintf(stderr, "%s: could not create the coroutine\n", p.key);
-                return 1;
-            }
-            if (b == 0 || t < best)
-                best = t;
+        double best = bench_best_of_bursts(p.fn, iters);
+        if (best < 0) {
+            std::fprintf(stderr, "%s: could not create the coroutine\n", p.key);
+            return 1;
         }
         bench_emit(p.key, best);
     }

@@ -1,8 +1,7 @@
 /*
- * bench_switch.c: the raw cost of one there-and-back switch between two stacks, for the
- * switch mechanisms a job library can be built on: fcontext inline and behind one
- * out-of-line call per side (plain returns, each mispredicted after a switch), OpenSSL's
- * _setjmp/_longjmp-on-makecontext-stacks, and swapcontext. Prints ns per round trip.
+ * bench_switch.c: ns per there-and-back switch between two stacks for what a job library
+ * can be built on: fcontext inline and behind one out-of-line call per side, OpenSSL's
+ * _setjmp/_longjmp on makecontext stacks, and swapcontext.
  */
 #undef _FORTIFY_SOURCE /* __longjmp_chk refuses to jump to another stack */
 #include "config.h"
@@ -18,7 +17,6 @@
 #include "bench.h"
 
 #define STACK_BYTES (64 * 1024)
-#define BURSTS 10
 
 static char *new_stack(void)
 {
@@ -52,9 +50,8 @@ static double fctx_inline(long iters)
 }
 
 /* --- fcontext behind one out-of-line call per side: what every non-inlined API pays.
- * noipa (GCC) or noinline (clang, which has no noipa) keeps the compiler from inlining,
- * cloning or tail-calling it away; the empty asm after the switch stops the call from
- * becoming a jump, so a real frame returns after it. --- */
+ * noipa (noinline for clang, which lacks it) keeps the call a call; the empty asm after the
+ * switch keeps it from becoming a tail jump, so a real frame returns after it. --- */
 
 #if defined(__clang__)
 # define BENCH_OUT_OF_LINE __attribute__((noinline))
@@ -183,12 +180,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    /* Each figure: a short warm-up run, then the best of 10 bursts, so that a burst in
-     * which another process took the CPU does not count (the machine is shared). */
     static const struct {
         const char *key;
         double (*fn)(long);
-        long div; /* swapcontext is ~20x slower: fewer iterations, same wall time */
+        long div; /* swapcontext makes system calls: fewer iterations keep its run short */
     } variants[] = {
         { "fctx_inline", fctx_inline, 1 },
         { "fctx_ool", fctx_ool, 1 },
@@ -203,14 +198,7 @@ int main(int argc, char **argv)
         long n = iters / variants[v].div;
         if (n < 1)
             n = 1;
-        variants[v].fn(n / 10 + 1);
-        double best = 0;
-        for (int b = 0; b < BURSTS; b++) {
-            double t = variants[v].fn(n / BURSTS + 1);
-            if (b == 0 || t < best)
-                best = t;
-        }
-        bench_emit(variants[v].key, best);
+        bench_emit(variants[v].key, bench_best_of_bursts(variants[v].fn, n));
     }
     return 0;
 }

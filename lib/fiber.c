@@ -21,7 +21,7 @@
 
 /* ASan: start_switch just before a stack is left, finish_switch first thing on arrival; a
  * NULL save slot, passed by a fiber's final switch alone, frees the fake stack left behind
- * (doc/DESIGN.md, "Sanitizers and valgrind"). Each hook is nothing without its tool. */
+ * (doc/DESIGN.md, "The switching layer"). Each hook is nothing without its tool. */
 #ifdef ASYNCJOB_ASAN
 # define FIBER_ASAN_START(slot, lo, size) __sanitizer_start_switch_fiber((slot), (lo), (size))
 # define FIBER_ASAN_FINISH(saved, lo_out, size_out) \

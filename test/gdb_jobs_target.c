@@ -1,5 +1,5 @@
 /*
- * gdb_jobs_target.c: a program for test/gdb_jobs.test. When it calls gdb_jobs_stop(),
+ * gdb_jobs_target.c: a program for test/gdb_jobs.sh. When it calls gdb_jobs_stop(),
  * inside a running job, the process holds: on the main thread, two jobs paused in
  * different call chains (alpha, beta), the running one, and two idle pooled jobs; on a
  * second thread, one job paused in its own chain (gamma) and one idle job. Then every
