@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "note_self.h"
+#include "job_bodies.h"
 
 /* A value *ret must keep when the spec says it is untouched. */
 #define UNTOUCHED (-12345)
