@@ -10,13 +10,15 @@
 #include <check.h>
 
 /* A suite of one test case, both called `name`: the NULL-terminated `tests` in order, each
- * given `timeout` seconds, with `setup` (or NULL) run before each in the test's process. */
+ * given `timeout` seconds (0: Check's default), with `setup` (or NULL) run before each in
+ * the test's process. */
 static inline Suite *suite_of(const char *name, double timeout, SFun setup,
                               const TTest *const *tests)
 {
     Suite *s = suite_create(name);
     TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, timeout);
+    if (timeout > 0)
+        tcase_set_timeout(tc, timeout);
     if (setup != NULL)
         tcase_add_checked_fixture(tc, setup, NULL);
     for (; *tests != NULL; tests++)

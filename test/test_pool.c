@@ -77,9 +77,9 @@ START_TEST(pool_full_error_code)
     ck_assert_int_eq(ASYNC_init_thread(1, 1), 1);
     ASYNC_JOB *j = start_paused();
     ASYNC_JOB *extra = NULL;
-    ck_assert_int_eq(asyncjob_last_error(), 0);
+    expect_error(0);
     expect_start(ASYNC_NO_JOBS, &extra, NULL, NULL, return_arg, NULL, 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EPOOLFULL);
+    expect_error(ASYNCJOB_EPOOLFULL);
     finish(j);
 }
 END_TEST
@@ -87,7 +87,7 @@ END_TEST
 START_TEST(init_size_above_max_refused)
 {
     ck_assert_int_eq(ASYNC_init_thread(2, 3), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ERANGE);
+    expect_error(ASYNCJOB_ERANGE);
     /* Equal is fine. */
     ck_assert_int_eq(ASYNC_init_thread(3, 3), 1);
 }

@@ -139,7 +139,7 @@ START_TEST(mem_set_after_stack_locked)
     ASYNC_stack_free_fn f0 = NULL;
     ASYNC_get_mem_functions(&a0, &f0);
     ck_assert_int_eq(ASYNC_set_mem_functions(counting_alloc, counting_free), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ELOCKED);
+    expect_error(ASYNCJOB_ELOCKED);
     ASYNC_stack_alloc_fn a = NULL;
     ASYNC_stack_free_fn f = NULL;
     ASYNC_get_mem_functions(&a, &f);
@@ -167,7 +167,7 @@ START_TEST(mem_set_locked_by_other_thread)
     ck_assert_int_eq(pthread_create(&th, NULL, make_stack_in_thread, NULL), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     ck_assert_int_eq(ASYNC_set_mem_functions(counting_alloc, counting_free), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ELOCKED);
+    expect_error(ASYNCJOB_ELOCKED);
 }
 END_TEST
 
@@ -180,7 +180,7 @@ static void expect_start_without_stack(void)
     expect_start(ASYNC_NO_JOBS, &j, NULL, &ret, return_arg, NULL, 0);
     ck_assert_ptr_null(j);
     ck_assert_int_eq(ret, -3);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ESTACK);
+    expect_error(ASYNCJOB_ESTACK);
 }
 
 /* A stack too small to switch onto is refused cleanly and handed back at once. */

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "asyncjob.h"
+#include "check_suite.h"
+#include "sanitizers.h"
 
 /* What the sanitizers print when they see something wrong or stop trusting themselves.
  * (Valgrind writes to a descriptor of its own, not the child's stderr: under valgrind an
@@ -83,7 +85,7 @@ static void run_quietly(void (*body)(void))
     }
 }
 
-#if defined(ASYNCJOB_ASAN) || defined(ASYNCJOB_TSAN)
+#if TEST_SANITIZED
 /* Run `body` in a child; fail unless it dies (not exit 0) with all of `words` in its
  * output: a tool must catch the bug planted in `body`, and say where it is. */
 static void run_expecting_report(void (*body)(void), const char *const *words, size_t n)
@@ -217,7 +219,7 @@ END_TEST
 
 /* ---- the tools still catch real bugs inside jobs (only built for that tool) ---- */
 
-#ifdef ASYNCJOB_ASAN
+#if TEST_ASAN
 /* Use-after-return detection is what breaks first when fake stacks are mishandled across
  * switches, so these tests always run with it, whatever ASAN_OPTIONS says. */
 const char *__asan_default_options(void);
@@ -293,9 +295,9 @@ START_TEST(asan_catches_use_after_return_in_job)
     run_expecting_report(use_after_return_body, words, 2);
 }
 END_TEST
-#endif /* ASYNCJOB_ASAN */
+#endif /* TEST_ASAN */
 
-#ifdef ASYNCJOB_TSAN
+#if TEST_TSAN
 /* Two threads, each inside a job that paused once, write one plain variable with no
  * synchronisation between them: TSan must see the race and name the job function. */
 static int racy_variable;
@@ -337,24 +339,21 @@ START_TEST(tsan_catches_race_between_jobs)
     run_expecting_report(race_body, words, 2);
 }
 END_TEST
-#endif /* ASYNCJOB_TSAN */
+#endif /* TEST_TSAN */
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("tools");
-    TCase *tc = tcase_create("tools");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, longjmp_inside_job_is_clean);
-    tcase_add_test(tc, deep_frames_across_pauses_are_clean);
-#ifdef ASYNCJOB_ASAN
-    tcase_add_test(tc, asan_catches_stack_buffer_overflow_in_job);
-    tcase_add_test(tc, asan_catches_use_after_return_in_job);
+    const TTest *tests[] = {
+        longjmp_inside_job_is_clean, deep_frames_across_pauses_are_clean,
+#if TEST_ASAN
+        asan_catches_stack_buffer_overflow_in_job, asan_catches_use_after_return_in_job,
 #endif
-#ifdef ASYNCJOB_TSAN
-    tcase_add_test(tc, tsan_catches_race_between_jobs);
+#if TEST_TSAN
+        tsan_catches_race_between_jobs,
 #endif
-    suite_add_tcase(s, tc);
-    return s;
+        NULL
+    };
+    return suite_of("tools", 120, NULL, tests);
 }
 
 #include "tap_main.h"
