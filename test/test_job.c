@@ -1,7 +1,8 @@
 /*
  * test_job.c: the job side of the ASYNC_* API (start, pause, resume, finish, arguments,
  * current job, block/unblock, misuse cases, error reporting), checked against
- * ASYNC-API.md through the installed library's public header only.
+ * ASYNC_start_job(3) and asyncjob_strerror(3) through the installed library's public header
+ * only.
  */
 #include <asyncjob.h>
 

@@ -1,8 +1,9 @@
 /*
- * test_misuse.c: every misuse that ASYNC-API.md lists must fail with its own error code and
- * leave every job and the pool intact. Each test commits the misuse, checks the code, then
- * proves that the jobs involved still resume and finish and that the pool still hands out
- * jobs. Linked against the installed library (lib/libasyncjob.la), so only the ABI is used.
+ * test_misuse.c: every misuse that asyncjob(7) lists under DIFFERENCES FROM OPENSSL must fail
+ * with its own error code (asyncjob_strerror(3), ERRORS) and leave every job and the pool
+ * intact. Each test commits the misuse, checks the code, then proves that the jobs involved
+ * still resume and finish and that the pool still hands out jobs. Linked against the
+ * installed library (lib/libasyncjob.la), so only the ABI is used.
  */
 #include "config.h"
 

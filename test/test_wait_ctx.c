@@ -1,7 +1,7 @@
 /*
  * test_wait_ctx.c: every ASYNC_WAIT_CTX_* function through the public API, the cleanup
  * rules, NULL-ctx safety, and the reset rule of the change tracking across a job's
- * pause, resume and finish, as ASYNC-API.md section 4 states them.
+ * pause, resume and finish, as ASYNC_WAIT_CTX_new(3) states them (its "Change tracking").
  */
 #include <asyncjob.h>
 
