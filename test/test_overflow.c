@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <check.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "../lib/pool.h"
 #include "../lib/stack.h"
 #include "check_suite.h"
+#include "child.h"
 #include "guard_probe.h"
 #include "sanitizers.h"
 #include "segv_altstack.h"
@@ -123,14 +123,9 @@ static int pause_two_neighbours(void)
  * `neighbours`); collect its stderr and status. */
 static void run_child(enum stack_guard mode, int neighbours, struct child_result *res)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    int fd;
+    pid_t pid = fork_piped(1, &fd);
     if (pid == 0) {
-        close(fds[0]);
-        if (dup2(fds[1], 2) < 0)
-            _exit(70);
         if (!stack_set_guard_mode(mode))
             _exit(71);
         if (!TEST_SANITIZED && catch_segv_on_altstack(on_segv) != 0)
@@ -144,26 +139,9 @@ static void run_child(enum stack_guard mode, int neighbours, struct child_result
         dprintf(2, "survived: ASYNC_start_job returned %d, job returned %d\n", r, ret);
         _exit(0);
     }
-    close(fds[1]);
-    /* Read to the end: a child blocked on a full pipe, or killed by SIGPIPE, would not
-     * show how the overflow ended. Past the buffer (a sanitizer's long stack trace) the
-     * output is read and dropped. */
-    size_t len = 0;
-    for (;;) {
-        char sink[4096];
-        int full = len == sizeof(res->out) - 1;
-        ssize_t n = full ? read(fds[0], sink, sizeof(sink))
-                         : read(fds[0], res->out + len, sizeof(res->out) - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (!full)
-            len += (size_t)n;
-    }
-    res->out[len] = '\0';
-    close(fds[0]);
-    ck_assert_int_eq(waitpid(pid, &res->status, 0), pid);
+    /* Past the buffer (a sanitizer's long stack trace) the output is dropped. */
+    res->out[read_to_end(fd, res->out, sizeof(res->out) - 1)] = '\0';
+    res->status = wait_child(pid);
 }
 
 /* The first "0x..." after `key` in `s`, or 0. */

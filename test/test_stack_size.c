@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <check.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,6 +21,7 @@
 #include "../lib/pool.h"
 #include "../lib/stack.h"
 #include "check_suite.h"
+#include "child.h"
 #include "counting_stacks.h"
 #include "sanitizers.h"
 #include "segv_altstack.h"
@@ -57,31 +57,18 @@ static size_t page(void)
  * number of bytes read; the child's wait status goes to *status. */
 static size_t spawn(const char *env, void (*body)(int fd), void *buf, size_t len, int *status)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    int fd;
+    pid_t pid = fork_piped(0, &fd);
     if (pid == 0) {
-        close(fds[0]);
         if (env != NULL)
             setenv("ASYNCJOB_STACK_SIZE", env, 1);
         else
             unsetenv("ASYNCJOB_STACK_SIZE");
-        body(fds[1]);
+        body(fd);
         _exit(0);
     }
-    close(fds[1]);
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fds[0], (char *)buf + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fds[0]);
-    ck_assert_int_eq(waitpid(pid, status, 0), pid);
+    size_t got = read_to_end(fd, buf, len);
+    *status = wait_child(pid);
     return got;
 }
 

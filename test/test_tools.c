@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <check.h>
-#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 
 #include "asyncjob.h"
 #include "check_suite.h"
+#include "child.h"
 #include "sanitizers.h"
 
 /* What the sanitizers print when they see something wrong or stop trusting themselves.
@@ -33,39 +33,14 @@ static const char *const tool_words[] = {
  * (as much as fits) in `out`. */
 static int run_child(void (*body)(void), char *out, size_t size)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    int fd;
+    pid_t pid = fork_piped(1, &fd);
     if (pid == 0) {
-        close(fds[0]);
-        if (dup2(fds[1], 2) < 0)
-            _exit(70);
         body();
         _exit(0);
     }
-    close(fds[1]);
-    /* Read to the end, dropping what does not fit, so the child never blocks on a full
-     * pipe or dies of SIGPIPE. */
-    size_t len = 0;
-    for (;;) {
-        char sink[4096];
-        int full = len == size - 1;
-        ssize_t n = full ? read(fds[0], sink, sizeof(sink))
-                         : read(fds[0], out + len, size - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (!full)
-            len += (size_t)n;
-    }
-    out[len] = '\0';
-    close(fds[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return status;
+    out[read_to_end(fd, out, size - 1)] = '\0';
+    return wait_child(pid);
 }
 
 static char child_out[16384];
