@@ -27,6 +27,14 @@ static inline Suite *suite_of(const char *name, double timeout, SFun setup,
     return s;
 }
 
+/* Defines the suite() that tap_main.h runs: suite_of(name, timeout, setup, the tests listed). */
+#define SUITE(name, timeout, setup, ...)                                                   \
+    static Suite *suite(void)                                                              \
+    {                                                                                      \
+        const TTest *tests[] = { __VA_ARGS__, NULL };                                      \
+        return suite_of(name, timeout, setup, tests);                                      \
+    }
+
 /* ASYNC_start_job with these arguments must return `want` (ASYNC_PAUSE, ASYNC_FINISH...). */
 #define expect_start(want, job, ctx, ret, func, args, size)                                \
     ck_assert_int_eq(ASYNC_start_job((job), (ctx), (ret), (func), (args), (size)), (want))

@@ -182,7 +182,7 @@ static void walk_init_thread_precreate(void)
         /* Pre-creation stops at the failed job and still succeeds (spec). */
         ck_assert_int_eq(rc, 1);
         ck_assert_int_eq(stacks(), (n - 1) / 2);
-        ck_assert_int_eq(asyncjob_last_error(), creation_error(n));
+        expect_error(creation_error(n));
         /* Next call works: the pool tops up, and K jobs run at once from it without a
          * single further allocation for job or stack. */
         ck_assert_int_eq(ASYNC_init_thread(0, K), 1);
@@ -227,7 +227,7 @@ static void walk_init_thread_reconfigure(void)
         }
         hits++;
         ck_assert_int_eq(stacks(), 1 + (n - 1) / 2);
-        ck_assert_int_eq(asyncjob_last_error(), creation_error(n));
+        expect_error(creation_error(n));
         /* The new limit holds even though the top-up stopped early. */
         ASYNC_JOB *jobs[6] = { 0 };
         for (int i = 0; i < 5; i++)
@@ -286,7 +286,7 @@ static void start_new_job_walk(int big, int with_ctx)
         ck_assert_int_eq(ret, -7);
         ck_assert_int_eq(runs, 0);
         if (n <= 2) {
-            ck_assert_int_eq(asyncjob_last_error(), creation_error(n));
+            expect_error(creation_error(n));
             ck_assert_int_eq(stacks(), 0);
         } else {
             /* The argument copy failed: the new job went to the pool, not astray. */
@@ -743,19 +743,13 @@ START_TEST(hot_path_makes_no_system_call)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        alloc_fail_hook_counts_and_disarms, alloc_fail_init_thread_precreate,
-        alloc_fail_init_thread_reconfigure, alloc_fail_start_new_job,
-        alloc_fail_start_new_job_with_ctx, alloc_fail_start_new_job_big_args,
-        alloc_fail_start_pooled_job_big_args, alloc_fail_wait_ctx_new, alloc_fail_set_wait_fd,
-        alloc_fail_set_wait_fd_inside_job, alloc_fail_first_start_on_new_thread,
-        alloc_fail_first_start_on_new_thread_exit_cleanup, alloc_fail_first_init_on_new_thread,
-        alloc_fail_first_init_on_new_thread_exit_cleanup, hot_path_allocates_nothing,
-        hot_path_makes_no_system_call, NULL
-    };
-    return suite_of("alloc_fail", 120, setup, tests);
-}
+SUITE("alloc_fail", 120, setup, alloc_fail_hook_counts_and_disarms,
+      alloc_fail_init_thread_precreate, alloc_fail_init_thread_reconfigure,
+      alloc_fail_start_new_job, alloc_fail_start_new_job_with_ctx,
+      alloc_fail_start_new_job_big_args, alloc_fail_start_pooled_job_big_args,
+      alloc_fail_wait_ctx_new, alloc_fail_set_wait_fd, alloc_fail_set_wait_fd_inside_job,
+      alloc_fail_first_start_on_new_thread, alloc_fail_first_start_on_new_thread_exit_cleanup,
+      alloc_fail_first_init_on_new_thread, alloc_fail_first_init_on_new_thread_exit_cleanup,
+      hot_path_allocates_nothing, hot_path_makes_no_system_call)
 
 #include "tap_main.h"

@@ -429,16 +429,10 @@ START_TEST(cancel_error_from_inside_job)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        cancel_paused_job_finishes, cancel_after_some_resumes, cancel_ret_may_be_null,
-        cancel_wins_over_block, cancel_returns_job_to_pool,
-        cancel_orphan_after_cleanup_is_freed, cancel_many_paused_jobs_in_any_order,
-        cancel_with_wait_ctx, cancel_after_wait_ctx_freed, cancel_error_null,
-        cancel_error_stale, cancel_error_wrong_thread, cancel_error_from_inside_job, NULL
-    };
-    return suite_of("cancel", 60, setup, tests);
-}
+SUITE("cancel", 60, setup, cancel_paused_job_finishes, cancel_after_some_resumes,
+      cancel_ret_may_be_null, cancel_wins_over_block, cancel_returns_job_to_pool,
+      cancel_orphan_after_cleanup_is_freed, cancel_many_paused_jobs_in_any_order,
+      cancel_with_wait_ctx, cancel_after_wait_ctx_freed, cancel_error_null, cancel_error_stale,
+      cancel_error_wrong_thread, cancel_error_from_inside_job)
 
 #include "tap_main.h"

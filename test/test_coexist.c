@@ -149,13 +149,7 @@ END_TEST
 
 #endif
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        each_library_binds_its_own_calls, interleaved_jobs, openssl_job_inside_asyncjob_job,
-        asyncjob_job_inside_openssl_job, NULL
-    };
-    return suite_of("coexist", 60, NULL, tests);
-}
+SUITE("coexist", 60, NULL, each_library_binds_its_own_calls, interleaved_jobs,
+      openssl_job_inside_asyncjob_job, asyncjob_job_inside_openssl_job)
 
 #include "tap_main.h"

@@ -129,13 +129,8 @@ START_TEST(threads_add_and_remove_concurrently)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        descriptor_matches_the_structures, header_is_where_the_reader_looks,
-        list_follows_creation_and_destruction, threads_add_and_remove_concurrently, NULL
-    };
-    return suite_of("debug_registry", 0, NULL, tests);
-}
+SUITE("debug_registry", 0, NULL, descriptor_matches_the_structures,
+      header_is_where_the_reader_looks, list_follows_creation_and_destruction,
+      threads_add_and_remove_concurrently)
 
 #include "tap_main.h"

@@ -422,17 +422,11 @@ START_TEST(stack_injected_failure_reported)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        switch_million_round_trips, switch_balanced_and_plain_interoperate,
-        return_helpers_jump_and_call, switch_ten_thousand_interleaved,
-        switch_keeps_fp_rounding_per_fiber, guard_page_mprotect_faults,
-        guard_page_madvise_faults, guard_page_default_faults, custom_allocator_size_and_free,
-        default_allocator_size_and_public_free, stack_mmap_failure_reported,
-        stack_injected_failure_reported, NULL
-    };
-    return suite_of("fiber", 120, NULL, tests);
-}
+SUITE("fiber", 120, NULL, switch_million_round_trips, switch_balanced_and_plain_interoperate,
+      return_helpers_jump_and_call, switch_ten_thousand_interleaved,
+      switch_keeps_fp_rounding_per_fiber, guard_page_mprotect_faults, guard_page_madvise_faults,
+      guard_page_default_faults, custom_allocator_size_and_free,
+      default_allocator_size_and_public_free, stack_mmap_failure_reported,
+      stack_injected_failure_reported)
 
 #include "tap_main.h"

@@ -804,20 +804,15 @@ START_TEST(last_error_per_thread)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        start_finish_at_once, start_pause_resume_finish, pause_returns_one_after_resume,
-        resume_ignores_func_and_args, ret_null_allowed, wctx_null_allowed, current_job_identity,
-        wait_ctx_of_job, wait_ctx_of_null_job, block_pause_nesting, unblock_never_below_zero,
-        block_outside_job_no_effect, block_belongs_to_job, args_copied, args_null_size_ignored,
-        args_big_copied, args_every_size_copied, args_size_zero_invalid, job_null_invalid,
-        func_null_invalid, nested_start_refused, nested_resume_refused, stale_handle_refused,
-        wrong_thread_resume_refused, pause_outside_job_returns_one, is_capable,
-        constants_match_openssl, prototypes_match_openssl, strerror_never_null,
-        last_error_sticky, last_error_per_thread, NULL
-    };
-    return suite_of("job", 30, NULL, tests);
-}
+SUITE("job", 30, NULL, start_finish_at_once, start_pause_resume_finish,
+      pause_returns_one_after_resume, resume_ignores_func_and_args, ret_null_allowed,
+      wctx_null_allowed, current_job_identity, wait_ctx_of_job, wait_ctx_of_null_job,
+      block_pause_nesting, unblock_never_below_zero, block_outside_job_no_effect,
+      block_belongs_to_job, args_copied, args_null_size_ignored, args_big_copied,
+      args_every_size_copied, args_size_zero_invalid, job_null_invalid, func_null_invalid,
+      nested_start_refused, nested_resume_refused, stale_handle_refused,
+      wrong_thread_resume_refused, pause_outside_job_returns_one, is_capable,
+      constants_match_openssl, prototypes_match_openssl, strerror_never_null, last_error_sticky,
+      last_error_per_thread)
 
 #include "tap_main.h"

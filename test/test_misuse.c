@@ -244,49 +244,24 @@ static void inner_case(enum inner_kind kind, int rc, int err, int expect_same_ha
     ASYNC_cleanup_thread();
 }
 
-START_TEST(misuse_nested_start)
-{
-    inner_case(INNER_START, ASYNC_ERR, ASYNCJOB_ENESTED, 0);
-}
-END_TEST
+/* One test per misuse: its name, the misuse, what the call returns, its error code, and the
+ * handle the call leaves in its *job (0: NULL, 1: the victim, 2: the misusing job). */
+#define INNER_CASE(name, kind, rc, err, handle)                                            \
+    START_TEST(name)                                                                       \
+    {                                                                                      \
+        inner_case(kind, rc, err, handle);                                                 \
+    }                                                                                      \
+    END_TEST
 
-START_TEST(misuse_resume_other_from_inside_job)
-{
-    inner_case(INNER_RESUME_OTHER, ASYNC_ERR, ASYNCJOB_ENESTED, 1);
-}
-END_TEST
-
-START_TEST(misuse_non_paused_handle_running_job)
-{
-    /* The running job's own handle is not a paused job. */
-    inner_case(INNER_RESUME_SELF, ASYNC_ERR, ASYNCJOB_ENESTED, 2);
-}
-END_TEST
-
-START_TEST(misuse_cancel_other_from_inside_job)
-{
-    inner_case(INNER_CANCEL_OTHER, ASYNC_ERR, ASYNCJOB_ENESTED, 1);
-}
-END_TEST
-
-START_TEST(misuse_cancel_self_from_inside_job)
-{
-    inner_case(INNER_CANCEL_SELF, ASYNC_ERR, ASYNCJOB_ENESTED, 2);
-}
-END_TEST
-
-START_TEST(misuse_cleanup_thread_inside_job)
-{
-    /* The pool must survive: a cleaned-up pool would lose its limit of two jobs. */
-    inner_case(INNER_CLEANUP, 0, ASYNCJOB_EINJOB, 0);
-}
-END_TEST
-
-START_TEST(misuse_init_thread_inside_job)
-{
-    inner_case(INNER_INIT, 0, ASYNCJOB_EINJOB, 0);
-}
-END_TEST
+INNER_CASE(misuse_nested_start, INNER_START, ASYNC_ERR, ASYNCJOB_ENESTED, 0)
+INNER_CASE(misuse_resume_other_from_inside_job, INNER_RESUME_OTHER, ASYNC_ERR, ASYNCJOB_ENESTED, 1)
+/* The running job's own handle is not a paused job. */
+INNER_CASE(misuse_non_paused_handle_running_job, INNER_RESUME_SELF, ASYNC_ERR, ASYNCJOB_ENESTED, 2)
+INNER_CASE(misuse_cancel_other_from_inside_job, INNER_CANCEL_OTHER, ASYNC_ERR, ASYNCJOB_ENESTED, 1)
+INNER_CASE(misuse_cancel_self_from_inside_job, INNER_CANCEL_SELF, ASYNC_ERR, ASYNCJOB_ENESTED, 2)
+/* The pool must survive: a cleaned-up pool would lose its limit of two jobs. */
+INNER_CASE(misuse_cleanup_thread_inside_job, INNER_CLEANUP, 0, ASYNCJOB_EINJOB, 0)
+INNER_CASE(misuse_init_thread_inside_job, INNER_INIT, 0, ASYNCJOB_EINJOB, 0)
 
 /* ---- stale and non-paused handles from outside ---- */
 
@@ -669,23 +644,18 @@ START_TEST(misuse_wait_ctx_freed_by_its_own_job)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        misuse_wrong_thread_resume, misuse_wrong_thread_resume_thread_with_pool,
-        misuse_wrong_thread_cancel, misuse_nested_start, misuse_resume_other_from_inside_job,
-        misuse_non_paused_handle_running_job, misuse_cancel_other_from_inside_job,
-        misuse_cancel_self_from_inside_job, misuse_cleanup_thread_inside_job,
-        misuse_init_thread_inside_job, misuse_stale_handle_resume, misuse_stale_handle_cancel,
-        misuse_stale_handle_while_another_paused, misuse_null_job_pointer, misuse_null_func,
-        misuse_args_size_zero, misuse_cancel_null_pointers, misuse_null_ctx_set_wait_fd,
-        misuse_null_ctx_get_fd, misuse_null_ctx_get_all_fds, misuse_null_ctx_get_changed_fds,
-        misuse_null_ctx_clear_fd, misuse_null_ctx_set_callback, misuse_null_ctx_get_callback,
-        misuse_null_ctx_set_status, misuse_null_ctx_get_status, misuse_null_ctx_free,
-        misuse_null_job_get_wait_ctx, misuse_wait_ctx_freed_while_paused,
-        misuse_wait_ctx_freed_by_its_own_job, NULL
-    };
-    return suite_of("misuse", 60, NULL, tests);
-}
+SUITE("misuse", 60, NULL, misuse_wrong_thread_resume,
+      misuse_wrong_thread_resume_thread_with_pool, misuse_wrong_thread_cancel,
+      misuse_nested_start, misuse_resume_other_from_inside_job,
+      misuse_non_paused_handle_running_job, misuse_cancel_other_from_inside_job,
+      misuse_cancel_self_from_inside_job, misuse_cleanup_thread_inside_job,
+      misuse_init_thread_inside_job, misuse_stale_handle_resume, misuse_stale_handle_cancel,
+      misuse_stale_handle_while_another_paused, misuse_null_job_pointer, misuse_null_func,
+      misuse_args_size_zero, misuse_cancel_null_pointers, misuse_null_ctx_set_wait_fd,
+      misuse_null_ctx_get_fd, misuse_null_ctx_get_all_fds, misuse_null_ctx_get_changed_fds,
+      misuse_null_ctx_clear_fd, misuse_null_ctx_set_callback, misuse_null_ctx_get_callback,
+      misuse_null_ctx_set_status, misuse_null_ctx_get_status, misuse_null_ctx_free,
+      misuse_null_job_get_wait_ctx, misuse_wait_ctx_freed_while_paused,
+      misuse_wait_ctx_freed_by_its_own_job)
 
 #include "tap_main.h"

@@ -224,13 +224,7 @@ START_TEST(init_thread_nomem_stops)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        wait_ctx_new_nomem, set_wait_fd_nomem, start_job_nomem_sweep, init_thread_nomem_stops,
-        NULL
-    };
-    return suite_of("nomem", 60, NULL, tests);
-}
+SUITE("nomem", 60, NULL, wait_ctx_new_nomem, set_wait_fd_nomem, start_job_nomem_sweep,
+      init_thread_nomem_stops)
 
 #include "tap_main.h"

@@ -243,14 +243,8 @@ START_TEST(bounded_recursion_returns)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        overflow_dies_at_guard_default_mode, overflow_dies_at_guard_between_stacks,
-        overflow_dies_at_guard_mprotect, overflow_dies_at_guard_madvise,
-        bounded_recursion_returns, NULL
-    };
-    return suite_of("overflow", 120, NULL, tests);
-}
+SUITE("overflow", 120, NULL, overflow_dies_at_guard_default_mode,
+      overflow_dies_at_guard_between_stacks, overflow_dies_at_guard_mprotect,
+      overflow_dies_at_guard_madvise, bounded_recursion_returns)
 
 #include "tap_main.h"

@@ -293,16 +293,10 @@ START_TEST(orphan_not_counted_in_new_pool)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        init_cleanup_reinit, first_start_without_init_unlimited, max_size_limits_no_jobs,
-        pool_full_error_code, init_size_above_max_refused, max_zero_any_init_size,
-        init_size_precreates, init_stops_at_failed_creation, reinit_reconfigures_without_leak,
-        lifo_reuse, cleanup_twice_harmless, cleanup_inside_job_refused,
-        paused_job_survives_cleanup, orphan_not_counted_in_new_pool, NULL
-    };
-    return suite_of("pool", 60, NULL, tests);
-}
+SUITE("pool", 60, NULL, init_cleanup_reinit, first_start_without_init_unlimited,
+      max_size_limits_no_jobs, pool_full_error_code, init_size_above_max_refused,
+      max_zero_any_init_size, init_size_precreates, init_stops_at_failed_creation,
+      reinit_reconfigures_without_leak, lifo_reuse, cleanup_twice_harmless,
+      cleanup_inside_job_refused, paused_job_survives_cleanup, orphan_not_counted_in_new_pool)
 
 #include "tap_main.h"

@@ -97,10 +97,6 @@ START_TEST(threads_at_once)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = { thousands_paused_at_once, threads_at_once, NULL };
-    return suite_of("pool_threads", 300, NULL, tests);
-}
+SUITE("pool_threads", 300, NULL, thousands_paused_at_once, threads_at_once)
 
 #include "tap_main.h"

@@ -242,15 +242,9 @@ START_TEST(default_stack_usable_32k)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        mem_functions_default_non_null, mem_functions_set_then_get,
-        mem_functions_null_keeps_current, mem_alloc_asked_for_32k, mem_alloc_larger_size_used,
-        mem_free_once_per_stack, mem_set_after_stack_locked, mem_set_locked_by_other_thread,
-        mem_alloc_too_small_refused, mem_alloc_null_no_jobs, default_stack_usable_32k, NULL
-    };
-    return suite_of("stack_alloc", 60, NULL, tests);
-}
+SUITE("stack_alloc", 60, NULL, mem_functions_default_non_null, mem_functions_set_then_get,
+      mem_functions_null_keeps_current, mem_alloc_asked_for_32k, mem_alloc_larger_size_used,
+      mem_free_once_per_stack, mem_set_after_stack_locked, mem_set_locked_by_other_thread,
+      mem_alloc_too_small_refused, mem_alloc_null_no_jobs, default_stack_usable_32k)
 
 #include "tap_main.h"

@@ -739,20 +739,14 @@ START_TEST(trim_refused_inside_a_job)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        default_size_is_32k, environment_sets_the_first_size, invalid_environment_is_ignored,
-        environment_is_read_once, set_rejects_out_of_range,
-        set_accepts_range_and_rounds_to_pages, new_stacks_have_the_new_size,
-        other_threads_replace_small_stacks, custom_allocator_gets_the_size,
-        custom_allocator_giving_less_is_pooled, deep_job_finishes_with_256k,
-        deep_job_dies_at_guard_by_default, peak_of_a_job_paused_20k_deep,
-        peak_of_a_fresh_job_is_small, peak_errors, peak_of_custom_stack_is_0,
-        deep_pool_falls_back_to_fresh_rss, peak_after_deep_and_shallow_jobs,
-        trim_frees_idle_jobs, trim_refused_inside_a_job, NULL
-    };
-    return suite_of("stack_size", 120, NULL, tests);
-}
+SUITE("stack_size", 120, NULL, default_size_is_32k, environment_sets_the_first_size,
+      invalid_environment_is_ignored, environment_is_read_once, set_rejects_out_of_range,
+      set_accepts_range_and_rounds_to_pages, new_stacks_have_the_new_size,
+      other_threads_replace_small_stacks, custom_allocator_gets_the_size,
+      custom_allocator_giving_less_is_pooled, deep_job_finishes_with_256k,
+      deep_job_dies_at_guard_by_default, peak_of_a_job_paused_20k_deep,
+      peak_of_a_fresh_job_is_small, peak_errors, peak_of_custom_stack_is_0,
+      deep_pool_falls_back_to_fresh_rss, peak_after_deep_and_shallow_jobs, trim_frees_idle_jobs,
+      trim_refused_inside_a_job)
 
 #include "tap_main.h"

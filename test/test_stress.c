@@ -258,13 +258,8 @@ START_TEST(stress_main_thread_alongside_workers)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        stress_two_threads_with_cleanup, stress_eight_threads_half_exit_without_cleanup,
-        stress_thread_waves_without_cleanup, stress_main_thread_alongside_workers, NULL
-    };
-    return suite_of("stress", 600, NULL, tests);
-}
+SUITE("stress", 600, NULL, stress_two_threads_with_cleanup,
+      stress_eight_threads_half_exit_without_cleanup, stress_thread_waves_without_cleanup,
+      stress_main_thread_alongside_workers)
 
 #include "tap_main.h"

@@ -613,18 +613,13 @@ START_TEST(callback_never_called_by_library)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    const TTest *tests[] = {
-        new_defaults, status_values, set_and_get_fd, get_fd_missing_untouched,
-        duplicate_keys_newest_wins, get_all_fds_newest_first, get_changed_fds_counts_adds,
-        clear_fd_cancels_add_in_segment, clear_fd_missing_key, free_calls_cleanup_per_entry,
-        callback_set_get, null_ctx_safe, reset_after_pause_shows_last_segment, reset_on_resume,
-        final_segment_visible_after_finish, clear_fd_marks_cleared_never_cleans_up,
-        free_skips_marked_cleared_entry, reset_only_for_own_ctx, start_does_not_reset,
-        freed_ctx_detached_from_paused_job, callback_never_called_by_library, NULL
-    };
-    return suite_of("wait_ctx", 30, NULL, tests);
-}
+SUITE("wait_ctx", 30, NULL, new_defaults, status_values, set_and_get_fd,
+      get_fd_missing_untouched, duplicate_keys_newest_wins, get_all_fds_newest_first,
+      get_changed_fds_counts_adds, clear_fd_cancels_add_in_segment, clear_fd_missing_key,
+      free_calls_cleanup_per_entry, callback_set_get, null_ctx_safe,
+      reset_after_pause_shows_last_segment, reset_on_resume, final_segment_visible_after_finish,
+      clear_fd_marks_cleared_never_cleans_up, free_skips_marked_cleared_entry,
+      reset_only_for_own_ctx, start_does_not_reset, freed_ctx_detached_from_paused_job,
+      callback_never_called_by_library)
 
 #include "tap_main.h"
