@@ -12,6 +12,20 @@
 #include "check_suite.h"
 #include "job_bodies.h"
 
+/* The pool hands out `limit` jobs at once and refuses one more with ASYNC_NO_JOBS; the
+ * jobs are finished again. */
+static void expect_limit(int limit)
+{
+    ASYNC_JOB *jobs[8], *extra = NULL;
+    ck_assert_int_le(limit, 8);
+    for (int i = 0; i < limit; i++)
+        jobs[i] = start_paused();
+    expect_start(ASYNC_NO_JOBS, &extra, NULL, NULL, pause_once, NULL, 0);
+    expect_error(ASYNCJOB_EPOOLFULL);
+    for (int i = 0; i < limit; i++)
+        finish(jobs[i]);
+}
+
 /* ---- init / cleanup ---- */
 
 START_TEST(init_cleanup_reinit)
@@ -22,12 +36,7 @@ START_TEST(init_cleanup_reinit)
     ASYNC_cleanup_thread();
     /* After cleanup the thread starts over with a new limit. */
     ck_assert_int_eq(ASYNC_init_thread(2, 1), 1);
-    ASYNC_JOB *j1 = start_paused();
-    ASYNC_JOB *j2 = start_paused();
-    ASYNC_JOB *j3 = NULL;
-    expect_start(ASYNC_NO_JOBS, &j3, NULL, NULL, pause_once, NULL, 0);
-    finish(j1);
-    finish(j2);
+    expect_limit(2);
     ASYNC_cleanup_thread();
     /* And with no ASYNC_init_thread at all, the first start makes an unlimited pool. */
     ASYNC_JOB *many[20];
@@ -144,12 +153,7 @@ START_TEST(reinit_reconfigures_without_leak)
     /* A lower limit: never more than 2 jobs from now on. */
     ck_assert_int_eq(ASYNC_init_thread(2, 1), 1);
     ck_assert_int_le(stacks(), 2);
-    ASYNC_JOB *a = start_paused();
-    ASYNC_JOB *b = start_paused();
-    ASYNC_JOB *c = NULL;
-    expect_start(ASYNC_NO_JOBS, &c, NULL, NULL, pause_once, NULL, 0);
-    finish(a);
-    finish(b);
+    expect_limit(2);
     /* Unlimited again, topped up to 6 idle jobs. */
     ck_assert_int_eq(ASYNC_init_thread(0, 6), 1);
     ck_assert_int_eq(stacks(), 6);
@@ -199,10 +203,7 @@ START_TEST(cleanup_twice_harmless)
     ASYNC_cleanup_thread();
     ASYNC_cleanup_thread();
     ck_assert_int_eq(ASYNC_init_thread(1, 0), 1);
-    a = start_paused();
-    ASYNC_JOB *b = NULL;
-    expect_start(ASYNC_NO_JOBS, &b, NULL, NULL, pause_once, NULL, 0);
-    finish(a);
+    expect_limit(1);
 }
 END_TEST
 

@@ -16,6 +16,16 @@
 
 /* ---- custom stack allocators ---- */
 
+/* ASYNC_get_mem_functions must give want_a and want_f. */
+#define expect_mem_functions(want_a, want_f)                                               \
+    do {                                                                                   \
+        ASYNC_stack_alloc_fn a_ = NULL;                                                    \
+        ASYNC_stack_free_fn f_ = NULL;                                                     \
+        ASYNC_get_mem_functions(&a_, &f_);                                                 \
+        ck_assert_ptr_eq((void *)a_, (void *)(want_a));                                    \
+        ck_assert_ptr_eq((void *)f_, (void *)(want_f));                                    \
+    } while (0)
+
 START_TEST(mem_functions_default_non_null)
 {
     ASYNC_stack_alloc_fn a = NULL;
@@ -26,22 +36,14 @@ START_TEST(mem_functions_default_non_null)
     /* The defaults are what the library uses: still the same after a job ran. */
     ASYNC_JOB *j = start_paused();
     finish(j);
-    ASYNC_stack_alloc_fn a2 = NULL;
-    ASYNC_stack_free_fn f2 = NULL;
-    ASYNC_get_mem_functions(&a2, &f2);
-    ck_assert_ptr_eq((void *)a2, (void *)a);
-    ck_assert_ptr_eq((void *)f2, (void *)f);
+    expect_mem_functions(a, f);
 }
 END_TEST
 
 START_TEST(mem_functions_set_then_get)
 {
     ck_assert_int_eq(use_counting_stacks(), 1);
-    ASYNC_stack_alloc_fn a = NULL;
-    ASYNC_stack_free_fn f = NULL;
-    ASYNC_get_mem_functions(&a, &f);
-    ck_assert_ptr_eq((void *)a, (void *)counting_alloc);
-    ck_assert_ptr_eq((void *)f, (void *)counting_free);
+    expect_mem_functions(counting_alloc, counting_free);
 }
 END_TEST
 
@@ -51,19 +53,11 @@ START_TEST(mem_functions_null_keeps_current)
     ASYNC_stack_free_fn def_f = NULL;
     ASYNC_get_mem_functions(&def_a, &def_f);
     ck_assert_int_eq(ASYNC_set_mem_functions(counting_alloc, NULL), 1);
-    ASYNC_stack_alloc_fn a = NULL;
-    ASYNC_stack_free_fn f = NULL;
-    ASYNC_get_mem_functions(&a, &f);
-    ck_assert_ptr_eq((void *)a, (void *)counting_alloc);
-    ck_assert_ptr_eq((void *)f, (void *)def_f);
+    expect_mem_functions(counting_alloc, def_f);
     ck_assert_int_eq(ASYNC_set_mem_functions(NULL, counting_free), 1);
-    ASYNC_get_mem_functions(&a, &f);
-    ck_assert_ptr_eq((void *)a, (void *)counting_alloc);
-    ck_assert_ptr_eq((void *)f, (void *)counting_free);
+    expect_mem_functions(counting_alloc, counting_free);
     ck_assert_int_eq(ASYNC_set_mem_functions(NULL, NULL), 1);
-    ASYNC_get_mem_functions(&a, &f);
-    ck_assert_ptr_eq((void *)a, (void *)counting_alloc);
-    ck_assert_ptr_eq((void *)f, (void *)counting_free);
+    expect_mem_functions(counting_alloc, counting_free);
 }
 END_TEST
 
@@ -140,11 +134,7 @@ START_TEST(mem_set_after_stack_locked)
     ASYNC_get_mem_functions(&a0, &f0);
     ck_assert_int_eq(ASYNC_set_mem_functions(counting_alloc, counting_free), 0);
     expect_error(ASYNCJOB_ELOCKED);
-    ASYNC_stack_alloc_fn a = NULL;
-    ASYNC_stack_free_fn f = NULL;
-    ASYNC_get_mem_functions(&a, &f);
-    ck_assert_ptr_eq((void *)a, (void *)a0);
-    ck_assert_ptr_eq((void *)f, (void *)f0);
+    expect_mem_functions(a0, f0);
     /* For good: not even after every stack is gone again. */
     ASYNC_cleanup_thread();
     ck_assert_int_eq(ASYNC_set_mem_functions(counting_alloc, counting_free), 0);

@@ -270,26 +270,15 @@ START_TEST(other_threads_replace_small_stacks)
 END_TEST
 
 /* Custom allocators are asked for the size in force (before the ASan scaling). */
-static ASYNC_stack_alloc_fn real_alloc;
-static size_t asked_num;
-
-static void *asking_alloc(size_t *num)
-{
-    asked_num = *num;
-    return real_alloc(num);
-}
-
 static size_t custom_allocator_size(void)
 {
-    ASYNC_stack_free_fn real_free;
-    ASYNC_get_mem_functions(&real_alloc, &real_free);
-    if (!ASYNC_set_mem_functions(asking_alloc, real_free) || !asyncjob_set_stack_size(64 * KIB))
+    if (!use_counting_stacks() || !asyncjob_set_stack_size(64 * KIB))
         return 0;
     ASYNC_JOB *job = NULL;
     int ret;
     if (ASYNC_start_job(&job, NULL, &ret, nothing, NULL, 0) != ASYNC_FINISH)
         return 1;
-    return asked_num;
+    return counted.first_request;
 }
 
 START_TEST(custom_allocator_gets_the_size)
@@ -301,20 +290,10 @@ END_TEST
 
 /* A custom allocator that gives less than it is asked for, every time: its jobs are made
  * for the size in force, so they are pooled as usual, not replaced at each finish. */
-static int stingy_allocs;
-
-static void *stingy_alloc(size_t *num)
-{
-    stingy_allocs++;
-    *num = 32 * KIB;
-    return real_alloc(num);
-}
-
 static size_t stingy_reuse(void)
 {
-    ASYNC_stack_free_fn real_free;
-    ASYNC_get_mem_functions(&real_alloc, &real_free);
-    if (!ASYNC_set_mem_functions(stingy_alloc, real_free) || !asyncjob_set_stack_size(64 * KIB))
+    counted.give_size = 32 * KIB;
+    if (!use_counting_stacks() || !asyncjob_set_stack_size(64 * KIB))
         return 99;
     for (int i = 0; i < 5; i++) {
         ASYNC_JOB *job = NULL;
@@ -322,7 +301,7 @@ static size_t stingy_reuse(void)
         if (ASYNC_start_job(&job, NULL, &ret, nothing, NULL, 0) != ASYNC_FINISH)
             return 98;
     }
-    return (size_t)stingy_allocs;
+    return (size_t)counted.calls;
 }
 
 START_TEST(custom_allocator_giving_less_is_pooled)
