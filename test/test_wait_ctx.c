@@ -11,6 +11,20 @@
 
 #include "check_suite.h"
 
+/* Adding an entry must succeed. */
+#define add_fd(ctx, key, fd, data, cleanup)                                                \
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd((ctx), (key), (fd), (data), (cleanup)), 1)
+
+/* `key` must be found with `want_fd` and `want_data` (a NULL data is written, too). */
+#define expect_fd(ctx, key, want_fd, want_data)                                            \
+    do {                                                                                   \
+        OSSL_ASYNC_FD fd_ = -1;                                                            \
+        void *data_ = &fd_;                                                                \
+        ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd((ctx), (key), &fd_, &data_), 1);            \
+        ck_assert_int_eq(fd_, (want_fd));                                                  \
+        ck_assert_ptr_eq(data_, (want_data));                                              \
+    } while (0)
+
 /* Distinct keys: only their addresses matter. */
 static const char key_a[] = "key", key_b[] = "key", key_c[] = "c", key_d[] = "d";
 
@@ -122,22 +136,13 @@ START_TEST(set_and_get_fd)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int data_a, data_c;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 5, &data_a, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 6, &data_c, NULL), 1);
+    add_fd(ctx, key_a, 5, &data_a, record_cleanup);
+    add_fd(ctx, key_c, 6, &data_c, NULL);
     /* data and cleanup may be NULL. */
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 8, NULL, NULL), 1);
-    OSSL_ASYNC_FD fd = -1;
-    void *data = NULL;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 1);
-    ck_assert_int_eq(fd, 5);
-    ck_assert_ptr_eq(data, &data_a);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_c, &fd, &data), 1);
-    ck_assert_int_eq(fd, 6);
-    ck_assert_ptr_eq(data, &data_c);
-    data = &fd;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_d, &fd, &data), 1);
-    ck_assert_int_eq(fd, 8);
-    ck_assert_ptr_null(data);
+    add_fd(ctx, key_d, 8, NULL, NULL);
+    expect_fd(ctx, key_a, 5, &data_a);
+    expect_fd(ctx, key_c, 6, &data_c);
+    expect_fd(ctx, key_d, 8, NULL);
     ASYNC_WAIT_CTX_free(ctx);
 }
 END_TEST
@@ -151,7 +156,7 @@ START_TEST(get_fd_missing_untouched)
     ck_assert_int_eq(fd, 4242);
     ck_assert_ptr_eq(data, &fd);
     /* Keys are compared as pointers: key_b has key_a's contents but is another key. */
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 3, NULL, NULL), 1);
+    add_fd(ctx, key_a, 3, NULL, NULL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_b, &fd, &data), 0);
     ck_assert_int_eq(fd, 4242);
     ck_assert_ptr_eq(data, &fd);
@@ -163,20 +168,14 @@ START_TEST(duplicate_keys_newest_wins)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int d1, d2;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 3, &d1, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 4, &d2, record_cleanup), 1);
+    add_fd(ctx, key_a, 3, &d1, record_cleanup);
+    add_fd(ctx, key_a, 4, &d2, record_cleanup);
     ck_assert_uint_eq(count_fds(ctx), 2);
-    OSSL_ASYNC_FD fd = -1;
-    void *data = NULL;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 1);
-    ck_assert_int_eq(fd, 4);
-    ck_assert_ptr_eq(data, &d2);
+    expect_fd(ctx, key_a, 4, &d2);
     /* Clearing the key removes the newest entry; the older one shows through. */
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
     ck_assert_uint_eq(count_fds(ctx), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 1);
-    ck_assert_int_eq(fd, 3);
-    ck_assert_ptr_eq(data, &d1);
+    expect_fd(ctx, key_a, 3, &d1);
     ASYNC_WAIT_CTX_free(ctx);
     /* Both entries were real: the remaining one is cleaned up on free. */
     ck_assert_int_eq(n_cleanups, 1);
@@ -187,9 +186,9 @@ END_TEST
 START_TEST(get_all_fds_newest_first)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 10, NULL, NULL), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 11, NULL, NULL), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 12, NULL, NULL), 1);
+    add_fd(ctx, key_a, 10, NULL, NULL);
+    add_fd(ctx, key_b, 11, NULL, NULL);
+    add_fd(ctx, key_c, 12, NULL, NULL);
     /* Count-only mode. */
     ck_assert_uint_eq(count_fds(ctx), 3);
     OSSL_ASYNC_FD fds[5] = { -1, -1, -1, -1, -1 };
@@ -207,8 +206,8 @@ END_TEST
 START_TEST(get_changed_fds_counts_adds)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 21, NULL, NULL), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 20, NULL, NULL), 1);
+    add_fd(ctx, key_a, 21, NULL, NULL);
+    add_fd(ctx, key_b, 20, NULL, NULL);
     static const OSSL_ASYNC_FD want[] = { 20, 21 };
     expect_changes(ctx, 2, want, 0, NULL);
     ASYNC_WAIT_CTX_free(ctx);
@@ -219,8 +218,8 @@ START_TEST(clear_fd_cancels_add_in_segment)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int d;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 7, &d, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 8, NULL, NULL), 1);
+    add_fd(ctx, key_a, 7, &d, record_cleanup);
+    add_fd(ctx, key_c, 8, NULL, NULL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
     ck_assert_int_eq(n_cleanups, 0);
     /* Added and cleared since the last reset: as if never added. */
@@ -240,7 +239,7 @@ START_TEST(clear_fd_missing_key)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 0);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 1, NULL, NULL), 1);
+    add_fd(ctx, key_a, 1, NULL, NULL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_b), 0);
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 0);
@@ -252,9 +251,9 @@ START_TEST(free_calls_cleanup_per_entry)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int d1, d2;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 31, &d1, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 32, &d2, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 33, NULL, NULL), 1);
+    add_fd(ctx, key_a, 31, &d1, record_cleanup);
+    add_fd(ctx, key_c, 32, &d2, record_cleanup);
+    add_fd(ctx, key_d, 33, NULL, NULL);
     ck_assert_int_eq(n_cleanups, 0);
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(n_cleanups, 2);
@@ -399,7 +398,7 @@ START_TEST(reset_on_resume)
     ASYNC_JOB *job = NULL;
     int ret;
     /* Changes made before the start count as the first segment's. */
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 50, NULL, NULL), 1);
+    add_fd(ctx, key_d, 50, NULL, NULL);
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
     ck_assert_uint_eq(seen_at_start[0].na, 1);
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
@@ -460,7 +459,7 @@ START_TEST(clear_fd_marks_cleared_never_cleans_up)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int d;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 60, &d, record_cleanup), 1);
+    add_fd(ctx, key_a, 60, &d, record_cleanup);
     ASYNC_JOB *job = NULL;
     int ret;
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, clear_after_pause, NULL, 0);
@@ -485,7 +484,7 @@ END_TEST
 START_TEST(free_skips_marked_cleared_entry)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 61, NULL, record_cleanup), 1);
+    add_fd(ctx, key_a, 61, NULL, record_cleanup);
     ASYNC_JOB *job = NULL;
     int ret;
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, clear_after_pause, NULL, 0);
@@ -514,7 +513,7 @@ START_TEST(reset_only_for_own_ctx)
     ASYNC_WAIT_CTX *ctx1 = new_ctx(), *ctx2 = new_ctx();
     ASYNC_JOB *j1 = NULL, *j2 = NULL;
     expect_start(ASYNC_PAUSE, &j1, ctx1, NULL, pause_twice, NULL, 0);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx1, key_a, 70, NULL, NULL), 1);
+    add_fd(ctx1, key_a, 70, NULL, NULL);
     /* Resuming a job of another ctx, or a job without one, leaves ctx1's tracking alone. */
     expect_start(ASYNC_PAUSE, &j2, ctx2, NULL, pause_twice, NULL, 0);
     expect_start(ASYNC_PAUSE, &j2, ctx2, NULL, pause_twice, NULL, 0);
@@ -540,7 +539,7 @@ START_TEST(start_does_not_reset)
     /* The reset happens on a resume only: changes made before a start (by the caller, or
      * a previous job's final segment) still count at the new job's first pause. */
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 80, NULL, NULL), 1);
+    add_fd(ctx, key_a, 80, NULL, NULL);
     ASYNC_JOB *job = NULL;
     expect_start(ASYNC_PAUSE, &job, ctx, NULL, pause_twice, NULL, 0);
     static const OSSL_ASYNC_FD add[] = { 80 };
@@ -569,7 +568,7 @@ static int look_after_free(void *arg)
 START_TEST(freed_ctx_detached_from_paused_job)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 90, NULL, record_cleanup), 1);
+    add_fd(ctx, key_a, 90, NULL, record_cleanup);
     ASYNC_JOB *job = NULL, *other = NULL;
     int ret = 0, ret2 = 0;
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, look_after_free, NULL, 0);
@@ -592,7 +591,7 @@ START_TEST(freed_ctx_detached_from_paused_job)
     ck_assert_int_eq(ret2, 17);
     /* A new ctx (likely at the freed one's address) is not affected by those jobs. */
     ASYNC_WAIT_CTX *ctx2 = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx2, key_b, 91, NULL, NULL), 1);
+    add_fd(ctx2, key_b, 91, NULL, NULL);
     static const OSSL_ASYNC_FD add[] = { 91 };
     expect_changes(ctx2, 1, add, 0, NULL);
     ASYNC_WAIT_CTX_free(ctx2);
