@@ -2,10 +2,11 @@
 # seed_example.sh: builds the example program of OpenSSL's ASYNC_start_job(3) page (the seed
 # page the project started from) against this build of asyncjob, with only its includes
 # changed (<sys/select.h> added for its select(), which glibc's headers bring in unasked and
-# musl's do not) and OPENSSL_malloc/OPENSSL_free mapped to malloc/free (ASYNC-API.md section 5),
-# and compares its output with the output the page prints. The page is OpenSSL's text, so
-# it is not part of this repository: the script reads it from $ASYNCJOB_SEED_PAGE, or from
-# the shared/seed folder beside the source tree, and reports SKIP when neither exists.
+# musl's do not) and OPENSSL_malloc/OPENSSL_free mapped to malloc/free (<asyncjob.h>
+# declares no allocation functions), and compares its output with the output the page
+# prints. The page is OpenSSL's text, so it is not part of this repository: the script
+# reads it from $ASYNCJOB_SEED_PAGE, or from the shared/seed folder beside the source tree,
+# and reports SKIP when neither exists.
 # Prints TAP.
 srcdir=${srcdir:-.}
 echo "1..1"

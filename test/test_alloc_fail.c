@@ -33,7 +33,9 @@
 
 #include "asyncjob.h"
 #include "../lib/alloc.h"
+#include "check_suite.h"
 #include "counting_stacks.h"
+#include "sanitizers.h"
 #include "tap_skip.h"
 
 /* ---- accounting ---- */
@@ -153,13 +155,11 @@ static void works_normally(int n)
     for (int i = 0; i < n; i++) {
         struct big b;
         fill_big(&b, (unsigned)i);
-        ck_assert_int_eq(ASYNC_start_job(&jobs[i], NULL, NULL, pausing_job, &b, sizeof(b)),
-                         ASYNC_PAUSE);
+        expect_start(ASYNC_PAUSE, &jobs[i], NULL, NULL, pausing_job, &b, sizeof(b));
     }
     for (int i = n - 1; i >= 0; i--) {
         int ret = -1;
-        ck_assert_int_eq(ASYNC_start_job(&jobs[i], NULL, &ret, pausing_job, NULL, 0),
-                         ASYNC_FINISH);
+        expect_start(ASYNC_FINISH, &jobs[i], NULL, &ret, pausing_job, NULL, 0);
         ck_assert_int_eq(ret, big_sum((unsigned)i));
     }
 }
@@ -182,7 +182,7 @@ static void walk_init_thread_precreate(void)
         /* Pre-creation stops at the failed job and still succeeds (spec). */
         ck_assert_int_eq(rc, 1);
         ck_assert_int_eq(stacks(), (n - 1) / 2);
-        ck_assert_int_eq(asyncjob_last_error(), creation_error(n));
+        expect_error(creation_error(n));
         /* Next call works: the pool tops up, and K jobs run at once from it without a
          * single further allocation for job or stack. */
         ck_assert_int_eq(ASYNC_init_thread(0, K), 1);
@@ -190,13 +190,11 @@ static void walk_init_thread_precreate(void)
         ASYNC_JOB *jobs[K] = { 0 };
         arm(1000);
         for (int i = 0; i < K; i++)
-            ck_assert_int_eq(ASYNC_start_job(&jobs[i], NULL, NULL, pausing_job, NULL, 0),
-                             ASYNC_PAUSE);
+            expect_start(ASYNC_PAUSE, &jobs[i], NULL, NULL, pausing_job, NULL, 0);
         ck_assert_int_eq(alloc_count(), 0);
         alloc_fail_after(0);
         for (int i = 0; i < K; i++)
-            ck_assert_int_eq(ASYNC_start_job(&jobs[i], NULL, NULL, pausing_job, NULL, 0),
-                             ASYNC_FINISH);
+            expect_start(ASYNC_FINISH, &jobs[i], NULL, NULL, pausing_job, NULL, 0);
         ASYNC_cleanup_thread();
         ck_assert_int_eq(stacks(), 0);
     }
@@ -229,18 +227,15 @@ static void walk_init_thread_reconfigure(void)
         }
         hits++;
         ck_assert_int_eq(stacks(), 1 + (n - 1) / 2);
-        ck_assert_int_eq(asyncjob_last_error(), creation_error(n));
+        expect_error(creation_error(n));
         /* The new limit holds even though the top-up stopped early. */
         ASYNC_JOB *jobs[6] = { 0 };
         for (int i = 0; i < 5; i++)
-            ck_assert_int_eq(ASYNC_start_job(&jobs[i], NULL, NULL, pausing_job, NULL, 0),
-                             ASYNC_PAUSE);
-        ck_assert_int_eq(ASYNC_start_job(&jobs[5], NULL, NULL, pausing_job, NULL, 0),
-                         ASYNC_NO_JOBS);
-        ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EPOOLFULL);
+            expect_start(ASYNC_PAUSE, &jobs[i], NULL, NULL, pausing_job, NULL, 0);
+        expect_start(ASYNC_NO_JOBS, &jobs[5], NULL, NULL, pausing_job, NULL, 0);
+        expect_error(ASYNCJOB_EPOOLFULL);
         for (int i = 0; i < 5; i++)
-            ck_assert_int_eq(ASYNC_start_job(&jobs[i], NULL, NULL, pausing_job, NULL, 0),
-                             ASYNC_FINISH);
+            expect_start(ASYNC_FINISH, &jobs[i], NULL, NULL, pausing_job, NULL, 0);
         ASYNC_cleanup_thread();
         ck_assert_int_eq(stacks(), 0);
     }
@@ -279,8 +274,7 @@ static void start_new_job_walk(int big, int with_ctx)
         if (!hit) {
             ck_assert_int_eq(rc, ASYNC_PAUSE);
             ck_assert_ptr_eq(ASYNC_get_wait_ctx(job), ctx);
-            ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pausing_job, NULL, 0),
-                             ASYNC_FINISH);
+            expect_start(ASYNC_FINISH, &job, NULL, &ret, pausing_job, NULL, 0);
             ck_assert_int_eq(ret, big ? big_sum(3) : 0);
             ASYNC_WAIT_CTX_free(ctx);
             ASYNC_cleanup_thread();
@@ -292,22 +286,20 @@ static void start_new_job_walk(int big, int with_ctx)
         ck_assert_int_eq(ret, -7);
         ck_assert_int_eq(runs, 0);
         if (n <= 2) {
-            ck_assert_int_eq(asyncjob_last_error(), creation_error(n));
+            expect_error(creation_error(n));
             ck_assert_int_eq(stacks(), 0);
         } else {
             /* The argument copy failed: the new job went to the pool, not astray. */
-            ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOMEM);
+            expect_error(ASYNCJOB_ENOMEM);
             ck_assert_int_eq(stacks(), 1);
         }
         /* The failed start did not attach the job to the ctx: freeing it is safe, and a
          * job started with it now sees it. */
         if (ctx != NULL) {
             ASYNC_JOB *j2 = NULL;
-            ck_assert_int_eq(ASYNC_start_job(&j2, ctx, NULL, pausing_job, NULL, 0),
-                             ASYNC_PAUSE);
+            expect_start(ASYNC_PAUSE, &j2, ctx, NULL, pausing_job, NULL, 0);
             ck_assert_ptr_eq(ASYNC_get_wait_ctx(j2), ctx);
-            ck_assert_int_eq(ASYNC_start_job(&j2, NULL, NULL, pausing_job, NULL, 0),
-                             ASYNC_FINISH);
+            expect_start(ASYNC_FINISH, &j2, NULL, NULL, pausing_job, NULL, 0);
             ASYNC_WAIT_CTX_free(ctx);
         }
         works_normally(3);
@@ -355,14 +347,13 @@ static void walk_start_pooled_job_big_args(void)
         int rc = ASYNC_start_job(&job, NULL, &ret, pausing_job, &b, sizeof(b));
         if (!was_hit(n)) {
             ck_assert_int_eq(rc, ASYNC_PAUSE);
-            ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pausing_job, NULL, 0),
-                             ASYNC_FINISH);
+            expect_start(ASYNC_FINISH, &job, NULL, &ret, pausing_job, NULL, 0);
             ck_assert_int_eq(ret, big_sum(9));
             break;
         }
         hits++;
         ck_assert_int_eq(rc, ASYNC_NO_JOBS);
-        ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOMEM);
+        expect_error(ASYNCJOB_ENOMEM);
         ck_assert_ptr_null(job);
         ck_assert_int_eq(runs, 0);
         /* The pool of one still has its job: the next start gets it. */
@@ -395,7 +386,7 @@ static void walk_wait_ctx_new(void)
         }
         hits++;
         ck_assert_ptr_null(ctx);
-        ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOMEM);
+        expect_error(ASYNCJOB_ENOMEM);
         ctx = ASYNC_WAIT_CTX_new();
         ck_assert_ptr_nonnull(ctx);
         ck_assert_int_eq(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_UNSUPPORTED);
@@ -451,7 +442,7 @@ static void walk_set_wait_fd(void)
         }
         hits++;
         ck_assert_int_eq(rc, 0);
-        ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOMEM);
+        expect_error(ASYNCJOB_ENOMEM);
         /* Nothing half-added: one entry, one addition, and key 1 is unknown. */
         static const OSSL_ASYNC_FD one[] = { 10 };
         ctx_holds(ctx, one, 1, 1);
@@ -504,12 +495,11 @@ static void walk_set_wait_fd_inside_job(void)
         int ret = -1;
         inner_n = n;
         cleanups = 0;
-        ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, fd_setting_job, NULL, 0),
-                         ASYNC_PAUSE);
+        expect_start(ASYNC_PAUSE, &job, ctx, &ret, fd_setting_job, NULL, 0);
         if (inner_hit) {
             hits++;
             ck_assert_int_eq(inner_rc, 0);
-            ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOMEM);
+            expect_error(ASYNCJOB_ENOMEM);
             static const OSSL_ASYNC_FD one[] = { 20 };
             ctx_holds(ctx, one, 1, 1);
         } else {
@@ -517,8 +507,7 @@ static void walk_set_wait_fd_inside_job(void)
             static const OSSL_ASYNC_FD two[] = { 21, 20 };
             ctx_holds(ctx, two, 2, 2);
         }
-        ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, fd_setting_job, NULL, 0),
-                         ASYNC_FINISH);
+        expect_start(ASYNC_FINISH, &job, NULL, &ret, fd_setting_job, NULL, 0);
         ck_assert_int_eq(ret, inner_hit ? 0 : 1);
         ASYNC_WAIT_CTX_free(ctx);
         ck_assert_int_eq(cleanups, inner_hit ? 1 : 2);
@@ -657,14 +646,10 @@ static void run_hot_job(ASYNC_WAIT_CTX *ctx, const unsigned char *args)
 {
     ASYNC_JOB *job = NULL;
     int ret = 0;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, pause_three_times, (void *)args,
-                                     HOT_ARGS),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, pause_three_times, (void *)args, HOT_ARGS);
     for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, pause_three_times, NULL, 0),
-                         ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, pause_three_times, NULL, 0),
-                     ASYNC_FINISH);
+        expect_start(ASYNC_PAUSE, &job, ctx, &ret, pause_three_times, NULL, 0);
+    expect_start(ASYNC_FINISH, &job, ctx, &ret, pause_three_times, NULL, 0);
     ck_assert_int_eq(ret, args[0] + args[HOT_ARGS - 1]);
 }
 
@@ -738,9 +723,8 @@ static int hot_jobs(void)
 
 START_TEST(hot_path_makes_no_system_call)
 {
-#if defined(ASYNCJOB_ASAN) || defined(ASYNCJOB_TSAN)
-    tap_skip("a sanitizer's runtime makes system calls of its own around a switch");
-#endif
+    if (TEST_SANITIZED)
+        tap_skip("a sanitizer's runtime makes system calls of its own around a switch");
     /* Where even an empty child dies, something else in the process (valgrind, an
      * emulator such as qemu-user) makes system calls: nothing can be learnt here. */
     int probe = run_strict(nothing);
@@ -759,30 +743,13 @@ START_TEST(hot_path_makes_no_system_call)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("alloc_fail");
-    TCase *tc = tcase_create("alloc_fail");
-    tcase_set_timeout(tc, 120);
-    tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_add_test(tc, alloc_fail_hook_counts_and_disarms);
-    tcase_add_test(tc, alloc_fail_init_thread_precreate);
-    tcase_add_test(tc, alloc_fail_init_thread_reconfigure);
-    tcase_add_test(tc, alloc_fail_start_new_job);
-    tcase_add_test(tc, alloc_fail_start_new_job_with_ctx);
-    tcase_add_test(tc, alloc_fail_start_new_job_big_args);
-    tcase_add_test(tc, alloc_fail_start_pooled_job_big_args);
-    tcase_add_test(tc, alloc_fail_wait_ctx_new);
-    tcase_add_test(tc, alloc_fail_set_wait_fd);
-    tcase_add_test(tc, alloc_fail_set_wait_fd_inside_job);
-    tcase_add_test(tc, alloc_fail_first_start_on_new_thread);
-    tcase_add_test(tc, alloc_fail_first_start_on_new_thread_exit_cleanup);
-    tcase_add_test(tc, alloc_fail_first_init_on_new_thread);
-    tcase_add_test(tc, alloc_fail_first_init_on_new_thread_exit_cleanup);
-    tcase_add_test(tc, hot_path_allocates_nothing);
-    tcase_add_test(tc, hot_path_makes_no_system_call);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("alloc_fail", 120, setup, alloc_fail_hook_counts_and_disarms,
+      alloc_fail_init_thread_precreate, alloc_fail_init_thread_reconfigure,
+      alloc_fail_start_new_job, alloc_fail_start_new_job_with_ctx,
+      alloc_fail_start_new_job_big_args, alloc_fail_start_pooled_job_big_args,
+      alloc_fail_wait_ctx_new, alloc_fail_set_wait_fd, alloc_fail_set_wait_fd_inside_job,
+      alloc_fail_first_start_on_new_thread, alloc_fail_first_start_on_new_thread_exit_cleanup,
+      alloc_fail_first_init_on_new_thread, alloc_fail_first_init_on_new_thread_exit_cleanup,
+      hot_path_allocates_nothing, hot_path_makes_no_system_call)
 
 #include "tap_main.h"

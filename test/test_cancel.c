@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "asyncjob.h"
+#include "check_suite.h"
 #include "counting_stacks.h"
 
 /* ---- job bodies ---- */
@@ -72,8 +73,7 @@ static ASYNC_JOB *start_careful(int limit, ASYNC_WAIT_CTX *ctx)
 {
     ASYNC_JOB *job = NULL;
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, careful_job, &limit, sizeof(limit)),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, careful_job, &limit, sizeof(limit));
     ck_assert_ptr_nonnull(job);
     ck_assert_int_eq(ret, -1);
     return job;
@@ -99,7 +99,7 @@ START_TEST(cancel_paused_job_finishes)
     ck_assert_int_eq(g.resumes_seen, 0);
     ck_assert_ptr_eq(g.self, handle);
     /* Like errno, the code stays visible on the thread after the call. */
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ECANCELED);
+    expect_error(ASYNCJOB_ECANCELED);
     ck_assert_ptr_null(ASYNC_get_current_job());
     ASYNC_cleanup_thread();
     ck_assert_int_eq(stacks(), 0);
@@ -110,8 +110,8 @@ START_TEST(cancel_after_some_resumes)
 {
     ASYNC_JOB *job = start_careful(5, NULL);
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, careful_job, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, careful_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, careful_job, NULL, 0);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, careful_job, NULL, 0);
     ck_assert_int_eq(g.resumes_seen, 2);
     ck_assert_int_eq(asyncjob_cancel_job(&job, &ret), ASYNC_FINISH);
     ck_assert_int_eq(ret, 1003);
@@ -149,7 +149,7 @@ START_TEST(cancel_wins_over_block)
 {
     ASYNC_JOB *job = NULL;
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, blocking_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, blocking_job, NULL, 0);
     ck_assert_int_eq(asyncjob_cancel_job(&job, &ret), ASYNC_FINISH);
     ck_assert_int_eq(ret, 500);
     ASYNC_cleanup_thread();
@@ -172,15 +172,15 @@ START_TEST(cancel_returns_job_to_pool)
     memset(&g, 0, sizeof(g));
     job = start_careful(2, NULL);
     ck_assert_ptr_eq(job, handle);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, careful_job, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, careful_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, careful_job, NULL, 0);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, careful_job, NULL, 0);
     ck_assert_int_eq(ret, 1000);
     ck_assert_int_eq(g.resumes_seen, 2);
     ck_assert_int_eq(stacks(), 1);
     /* Its handle is stale now: a second cancel is refused. */
     job = handle;
     ck_assert_int_eq(asyncjob_cancel_job(&job, &ret), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOTPAUSED);
+    expect_error(ASYNCJOB_ENOTPAUSED);
     ASYNC_cleanup_thread();
     ck_assert_int_eq(stacks(), 0);
 }
@@ -217,8 +217,8 @@ START_TEST(cancel_many_paused_jobs_in_any_order)
     for (int i = 1; i < N; i += 2) {
         int ret = -1;
         for (int k = 0; k < 4; k++)
-            ck_assert_int_eq(ASYNC_start_job(&jobs[i], NULL, &ret, careful_job, NULL, 0),
-                             k < 3 ? ASYNC_PAUSE : ASYNC_FINISH);
+            expect_start(k < 3 ? ASYNC_PAUSE : ASYNC_FINISH, &jobs[i], NULL, &ret,
+                         careful_job, NULL, 0);
         ck_assert_int_eq(ret, 1000);
     }
     /* All sixteen are idle in the pool: sixteen can be out again, a seventeenth cannot. */
@@ -227,8 +227,7 @@ START_TEST(cancel_many_paused_jobs_in_any_order)
         jobs[i] = start_careful(1, NULL);
     ASYNC_JOB *extra = NULL;
     int one = 1;
-    ck_assert_int_eq(ASYNC_start_job(&extra, NULL, NULL, careful_job, &one, sizeof(one)),
-                     ASYNC_NO_JOBS);
+    expect_start(ASYNC_NO_JOBS, &extra, NULL, NULL, careful_job, &one, sizeof(one));
     for (int i = 0; i < N; i++)
         ck_assert_int_eq(asyncjob_cancel_job(&jobs[i], NULL), ASYNC_FINISH);
     ck_assert_int_eq(stacks(), N);
@@ -279,7 +278,7 @@ START_TEST(cancel_with_wait_ctx)
     ck_assert_ptr_nonnull(ctx);
     ASYNC_JOB *job = NULL;
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, ctx_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, ctx_job, NULL, 0);
     size_t na = 0, nd = 0;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_changed_fds(ctx, NULL, &na, NULL, &nd), 1);
     ck_assert_uint_eq(na, 2);
@@ -299,7 +298,7 @@ START_TEST(cancel_with_wait_ctx)
     /* The job let go of the ctx: a new job can use it, and freeing it runs the one
      * remaining cleanup without touching the pooled job. */
     ASYNC_JOB *again = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&again, ctx, &ret, ctx_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &again, ctx, &ret, ctx_job, NULL, 0);
     ck_assert_int_eq(asyncjob_cancel_job(&again, &ret), ASYNC_FINISH);
     ck_assert_int_eq(ret, 0);
     ASYNC_WAIT_CTX_free(ctx);
@@ -330,7 +329,7 @@ static void same_error_as_resume(ASYNC_JOB *handle, int code)
 {
     ASYNC_JOB *h = handle;
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&h, NULL, &ret, careful_job, NULL, 0), ASYNC_ERR);
+    expect_start(ASYNC_ERR, &h, NULL, &ret, careful_job, NULL, 0);
     ck_assert_int_eq(asyncjob_last_error(), code);
     ck_assert_ptr_eq(h, handle);
     ck_assert_int_eq(asyncjob_cancel_job(&h, &ret), ASYNC_ERR);
@@ -343,10 +342,10 @@ START_TEST(cancel_error_null)
 {
     int ret = -1;
     ck_assert_int_eq(asyncjob_cancel_job(NULL, &ret), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_error(ASYNCJOB_EINVAL);
     ASYNC_JOB *none = NULL;
     ck_assert_int_eq(asyncjob_cancel_job(&none, &ret), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_error(ASYNCJOB_EINVAL);
     ck_assert_int_eq(ret, -1);
 }
 END_TEST
@@ -355,10 +354,9 @@ START_TEST(cancel_error_stale)
 {
     int one = 1;
     ASYNC_JOB *job = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, NULL, careful_job, &one, sizeof(one)),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, NULL, careful_job, &one, sizeof(one));
     ASYNC_JOB *handle = job;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, NULL, careful_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, NULL, careful_job, NULL, 0);
     same_error_as_resume(handle, ASYNCJOB_ENOTPAUSED);
     ASYNC_cleanup_thread();
 }
@@ -416,43 +414,25 @@ START_TEST(cancel_error_from_inside_job)
     g.victim = start_careful(2, NULL);
     ASYNC_JOB *job = NULL;
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, canceller_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, canceller_job, NULL, 0);
     ck_assert_int_eq(g.inner_rc, ASYNC_ERR);
     ck_assert_int_eq(g.inner_err, ASYNCJOB_ENESTED);
     ck_assert_int_eq(g.npauses, 0); /* the victim did not run */
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, canceller_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, canceller_job, NULL, 0);
     ck_assert_int_eq(ret, 7);
     /* The victim is still paused and resumes normally. */
-    ck_assert_int_eq(ASYNC_start_job(&g.victim, NULL, &ret, careful_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &g.victim, NULL, &ret, careful_job, NULL, 0);
     ck_assert_int_eq(g.resumes_seen, 1);
-    ck_assert_int_eq(ASYNC_start_job(&g.victim, NULL, &ret, careful_job, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &g.victim, NULL, &ret, careful_job, NULL, 0);
     ck_assert_int_eq(ret, 1000);
     ASYNC_cleanup_thread();
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("cancel");
-    TCase *tc = tcase_create("cancel");
-    tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_add_test(tc, cancel_paused_job_finishes);
-    tcase_add_test(tc, cancel_after_some_resumes);
-    tcase_add_test(tc, cancel_ret_may_be_null);
-    tcase_add_test(tc, cancel_wins_over_block);
-    tcase_add_test(tc, cancel_returns_job_to_pool);
-    tcase_add_test(tc, cancel_orphan_after_cleanup_is_freed);
-    tcase_add_test(tc, cancel_many_paused_jobs_in_any_order);
-    tcase_add_test(tc, cancel_with_wait_ctx);
-    tcase_add_test(tc, cancel_after_wait_ctx_freed);
-    tcase_add_test(tc, cancel_error_null);
-    tcase_add_test(tc, cancel_error_stale);
-    tcase_add_test(tc, cancel_error_wrong_thread);
-    tcase_add_test(tc, cancel_error_from_inside_job);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("cancel", 60, setup, cancel_paused_job_finishes, cancel_after_some_resumes,
+      cancel_ret_may_be_null, cancel_wins_over_block, cancel_returns_job_to_pool,
+      cancel_orphan_after_cleanup_is_freed, cancel_many_paused_jobs_in_any_order,
+      cancel_with_wait_ctx, cancel_after_wait_ctx_freed, cancel_error_null, cancel_error_stale,
+      cancel_error_wrong_thread, cancel_error_from_inside_job)
 
 #include "tap_main.h"

@@ -11,11 +11,9 @@
 #include <string.h>
 
 #include "asyncjob.h"
+#include "check_suite.h"
+#include "sanitizers.h"
 #include "tap_skip.h"
-
-#ifdef HAVE_VALGRIND_VALGRIND_H
-# include <valgrind/valgrind.h>
-#endif
 
 #if HAVE_OSSL_SIDE
 # include "ossl_side.h"
@@ -27,13 +25,13 @@ static void need_libcrypto(void)
 {
 #if !HAVE_OSSL_SIDE
     tap_skip("libcrypto (libssl-dev) was not found by configure");
-#elif defined(ASYNCJOB_TSAN)
+#elif TEST_TSAN
     tap_skip("libcrypto's longjmp-based ASYNC switch cannot run under ThreadSanitizer");
-#elif defined(ASYNCJOB_ASAN)
+#elif TEST_ASAN
     /* libcrypto switches to its job stacks without telling ASan (no fiber annotations), so
      * ASan warns about every such switch: a report about OpenSSL, not about asyncjob. */
     tap_skip("libcrypto's unannotated stack switch makes AddressSanitizer report on it");
-#elif defined(HAVE_VALGRIND_VALGRIND_H)
+#else
     /* Likewise valgrind: libcrypto never registers its job stacks. */
     if (RUNNING_ON_VALGRIND)
         tap_skip("libcrypto's unregistered job stacks make valgrind warn about stack switches");
@@ -87,15 +85,13 @@ START_TEST(interleaved_jobs)
     ASYNC_WAIT_CTX *ctx = ASYNC_WAIT_CTX_new();
     ck_assert_ptr_nonnull(ctx);
     int ret = 0, arg = 1;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, pause_once, &arg, sizeof arg),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, pause_once, &arg, sizeof arg);
     ck_assert_int_eq(ossl_side_run(3, NULL), 1003);
     /* libcrypto knows nothing of asyncjob's paused job, and the reverse. */
     ck_assert_int_eq(ossl_side_outside_job(), 1);
     ck_assert_ptr_null(ASYNC_get_current_job());
     ck_assert_ptr_eq(ASYNC_get_wait_ctx(job), ctx);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, pause_once, &arg, sizeof arg),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, ctx, &ret, pause_once, &arg, sizeof arg);
     ck_assert_int_eq(ret, 41);
     ck_assert_ptr_null(job);
     ASYNC_WAIT_CTX_free(ctx);
@@ -153,17 +149,7 @@ END_TEST
 
 #endif
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("coexist");
-    TCase *tc = tcase_create("coexist");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, each_library_binds_its_own_calls);
-    tcase_add_test(tc, interleaved_jobs);
-    tcase_add_test(tc, openssl_job_inside_asyncjob_job);
-    tcase_add_test(tc, asyncjob_job_inside_openssl_job);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("coexist", 60, NULL, each_library_binds_its_own_calls, interleaved_jobs,
+      openssl_job_inside_asyncjob_job, asyncjob_job_inside_openssl_job)
 
 #include "tap_main.h"

@@ -15,6 +15,7 @@
 
 #include "../lib/debug_registry.h"
 #include "../lib/pool.h"
+#include "check_suite.h"
 
 #define REG (&asyncjob_debug_registry)
 
@@ -94,14 +95,14 @@ START_TEST(list_follows_creation_and_destruction)
     ck_assert_uint_eq(walk(NULL, &found), before + 3);
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_once, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_once, NULL, 0);
     walk(job, &found);
     ck_assert_int_eq(found, 1);
     ck_assert_uint_gt(job->dbg_serial, serial);
     ck_assert_int_eq(job->dbg_lwp, (int)gettid());
     ck_assert_ptr_eq(job->dbg_owner, pool_self());
     ck_assert_ptr_eq(job->func, pause_once);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, NULL, NULL, 0), ASYNC_FINISH);
+    expect_resume(ASYNC_FINISH, &job, &ret);
     ASYNC_cleanup_thread();
     ck_assert_uint_eq(walk(NULL, &found), before);
     ck_assert_uint_eq(REG->next_serial, serial + 3);
@@ -128,16 +129,8 @@ START_TEST(threads_add_and_remove_concurrently)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("debug_registry");
-    TCase *tc = tcase_create("debug_registry");
-    tcase_add_test(tc, descriptor_matches_the_structures);
-    tcase_add_test(tc, header_is_where_the_reader_looks);
-    tcase_add_test(tc, list_follows_creation_and_destruction);
-    tcase_add_test(tc, threads_add_and_remove_concurrently);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("debug_registry", 0, NULL, descriptor_matches_the_structures,
+      header_is_where_the_reader_looks, list_follows_creation_and_destruction,
+      threads_add_and_remove_concurrently)
 
 #include "tap_main.h"

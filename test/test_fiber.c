@@ -15,14 +15,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifdef HAVE_VALGRIND_VALGRIND_H
-# include <valgrind/valgrind.h>
-#endif
-
 #include "../lib/alloc.h"
 #include "../lib/fiber.h"
 #include "../lib/stack.h"
+#include "check_suite.h"
 #include "guard_probe.h"
+#include "sanitizers.h"
 #include "tap_skip.h"
 
 /* ---- 1,000,000 switches there and back, values intact ---- */
@@ -139,7 +137,7 @@ END_TEST
 
 /* ---- 10,000 fibers alive at once, each keeping its own locals ---- */
 
-#ifdef ASYNCJOB_TSAN
+#if TEST_TSAN
 /* ThreadSanitizer gives every fiber a thread slot of its own and dies beyond 8128 of
  * them: keep well below that limit there, and the full count everywhere else. */
 # define MANY 4000
@@ -379,13 +377,7 @@ static void *never_run(struct fiber *f, void *arg)
  * those tools the injection hook stands in for the failing mmap. */
 static int tool_needs_address_space(void)
 {
-#if defined(ASYNCJOB_ASAN) || defined(ASYNCJOB_TSAN)
-    return 1;
-#elif defined(HAVE_VALGRIND_VALGRIND_H)
-    return RUNNING_ON_VALGRIND != 0;
-#else
-    return 0;
-#endif
+    return TEST_SANITIZED || RUNNING_ON_VALGRIND != 0;
 }
 
 START_TEST(stack_mmap_failure_reported)
@@ -430,25 +422,11 @@ START_TEST(stack_injected_failure_reported)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("fiber");
-    TCase *tc = tcase_create("fiber");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, switch_million_round_trips);
-    tcase_add_test(tc, switch_balanced_and_plain_interoperate);
-    tcase_add_test(tc, return_helpers_jump_and_call);
-    tcase_add_test(tc, switch_ten_thousand_interleaved);
-    tcase_add_test(tc, switch_keeps_fp_rounding_per_fiber);
-    tcase_add_test(tc, guard_page_mprotect_faults);
-    tcase_add_test(tc, guard_page_madvise_faults);
-    tcase_add_test(tc, guard_page_default_faults);
-    tcase_add_test(tc, custom_allocator_size_and_free);
-    tcase_add_test(tc, default_allocator_size_and_public_free);
-    tcase_add_test(tc, stack_mmap_failure_reported);
-    tcase_add_test(tc, stack_injected_failure_reported);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("fiber", 120, NULL, switch_million_round_trips, switch_balanced_and_plain_interoperate,
+      return_helpers_jump_and_call, switch_ten_thousand_interleaved,
+      switch_keeps_fp_rounding_per_fiber, guard_page_mprotect_faults, guard_page_madvise_faults,
+      guard_page_default_faults, custom_allocator_size_and_free,
+      default_allocator_size_and_public_free, stack_mmap_failure_reported,
+      stack_injected_failure_reported)
 
 #include "tap_main.h"

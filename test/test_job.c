@@ -1,7 +1,8 @@
 /*
  * test_job.c: the job side of the ASYNC_* API (start, pause, resume, finish, arguments,
  * current job, block/unblock, misuse cases, error reporting), checked against
- * ASYNC-API.md through the installed library's public header only.
+ * ASYNC_start_job(3) and asyncjob_strerror(3) through the installed library's public header
+ * only.
  */
 #include <asyncjob.h>
 
@@ -12,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "note_self.h"
+#include "check_suite.h"
+#include "job_bodies.h"
 
 /* A value *ret must keep when the spec says it is untouched. */
 #define UNTOUCHED (-12345)
@@ -32,7 +34,7 @@ START_TEST(start_finish_at_once)
 {
     ASYNC_JOB *job = NULL;
     int ret = UNTOUCHED;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, return_42, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, return_42, NULL, 0);
     ck_assert_int_eq(ret, 42);
     ck_assert_ptr_null(job);
     ck_assert_int_eq(calls, 1);
@@ -58,27 +60,27 @@ static int pause_twice(void *arg)
 /* Resume a pause_twice job that is at its first pause, through its second, to its end. */
 static void finish_from_first_pause(ASYNC_JOB **job, int *ret)
 {
-    ck_assert_int_eq(ASYNC_start_job(job, NULL, ret, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, job, NULL, ret, pause_twice, NULL, 0);
     ck_assert_int_eq(steps, 2);
-    ck_assert_int_eq(ASYNC_start_job(job, NULL, ret, pause_twice, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, job, NULL, ret, pause_twice, NULL, 0);
 }
 
 START_TEST(start_pause_resume_finish)
 {
     ASYNC_JOB *job = NULL;
     int ret = UNTOUCHED;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_twice, NULL, 0);
     ck_assert_ptr_nonnull(job);
     ck_assert_int_eq(ret, UNTOUCHED);
     ck_assert_int_eq(steps, 1);
     ASYNC_JOB *first = job;
 
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_twice, NULL, 0);
     ck_assert_ptr_eq(job, first);
     ck_assert_int_eq(ret, UNTOUCHED);
     ck_assert_int_eq(steps, 2);
 
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, pause_twice, NULL, 0);
     ck_assert_ptr_null(job);
     ck_assert_int_eq(ret, 7);
     ck_assert_int_eq(steps, 3);
@@ -90,9 +92,9 @@ START_TEST(pause_returns_one_after_resume)
     ASYNC_JOB *job = NULL;
     int ret;
     pause_results[0] = pause_results[1] = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_twice, NULL, 0);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_twice, NULL, 0);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, pause_twice, NULL, 0);
     ck_assert_int_eq(pause_results[0], 1);
     ck_assert_int_eq(pause_results[1], 1);
 }
@@ -113,10 +115,9 @@ START_TEST(resume_ignores_func_and_args)
     ASYNC_JOB *job = NULL;
     int ret = UNTOUCHED;
     char junk[4] = "abc";
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, other_func, junk, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, NULL, junk, sizeof(junk)),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_twice, NULL, 0);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, other_func, junk, 0);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, NULL, junk, sizeof(junk));
     ck_assert_int_eq(ret, 7);
     ck_assert_int_eq(other_func_called, 0);
 }
@@ -125,13 +126,13 @@ END_TEST
 START_TEST(ret_null_allowed)
 {
     ASYNC_JOB *job = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &job, NULL, NULL, pause_twice, NULL, 0);
+    expect_start(ASYNC_PAUSE, &job, NULL, NULL, pause_twice, NULL, 0);
+    expect_start(ASYNC_FINISH, &job, NULL, NULL, pause_twice, NULL, 0);
     ck_assert_ptr_null(job);
     ck_assert_int_eq(steps, 3);
     /* A job that finishes at once, too. */
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, NULL, return_42, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, NULL, return_42, NULL, 0);
     ck_assert_int_eq(calls, 1);
 }
 END_TEST
@@ -156,10 +157,10 @@ START_TEST(wctx_null_allowed)
     ASYNC_JOB *job = NULL;
     int ret = UNTOUCHED;
     seen_ctx[0] = seen_ctx[1] = (ASYNC_WAIT_CTX *)&ret; /* not NULL: must be overwritten */
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, look_around, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, look_around, NULL, 0);
     ck_assert_ptr_null(seen_ctx[0]);
     ck_assert_ptr_null(ASYNC_get_wait_ctx(job));
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, look_around, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, look_around, NULL, 0);
     ck_assert_ptr_null(seen_ctx[1]);
     ck_assert_int_eq(ret, 5);
 }
@@ -170,13 +171,13 @@ START_TEST(current_job_identity)
     ASYNC_JOB *job = NULL;
     int ret;
     ck_assert_ptr_null(ASYNC_get_current_job());
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, look_around, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, look_around, NULL, 0);
     ck_assert_ptr_nonnull(seen_job[0]);
     ck_assert_ptr_eq(seen_job[0], job);
     /* Outside the job again, nothing runs. */
     ck_assert_ptr_null(ASYNC_get_current_job());
     ASYNC_JOB *handle = job;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, look_around, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, look_around, NULL, 0);
     ck_assert_ptr_eq(seen_job[1], handle);
     ck_assert_ptr_null(ASYNC_get_current_job());
 }
@@ -188,11 +189,11 @@ START_TEST(wait_ctx_of_job)
     ck_assert_ptr_nonnull(ctx);
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, look_around, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, look_around, NULL, 0);
     ck_assert_ptr_eq(seen_ctx[0], ctx);
     /* Asked from outside through the paused handle. */
     ck_assert_ptr_eq(ASYNC_get_wait_ctx(job), ctx);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, look_around, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, ctx, &ret, look_around, NULL, 0);
     ck_assert_ptr_eq(seen_ctx[1], ctx);
     ASYNC_WAIT_CTX_free(ctx);
 }
@@ -230,12 +231,12 @@ START_TEST(block_pause_nesting)
     ASYNC_JOB *job = NULL;
     int ret;
     pause_results[0] = pause_results[1] = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, block_nested, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, block_nested, NULL, 0);
     ck_assert_int_eq(block_steps, 2);
     /* A blocked pause is a no-op that still counts as success. */
     ck_assert_int_eq(pause_results[0], 1);
     ck_assert_int_eq(pause_results[1], 1);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, block_nested, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, block_nested, NULL, 0);
     ck_assert_int_eq(block_steps, 3);
     ck_assert_int_eq(ret, 9);
 }
@@ -259,11 +260,9 @@ START_TEST(unblock_never_below_zero)
 {
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, unblock_too_often, NULL, 0),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, unblock_too_often, NULL, 0);
     ck_assert_int_eq(block_steps, 1);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, unblock_too_often, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, unblock_too_often, NULL, 0);
     ck_assert_int_eq(block_steps, 2);
 }
 END_TEST
@@ -276,7 +275,7 @@ START_TEST(block_outside_job_no_effect)
     ASYNC_JOB *job = NULL;
     int ret;
     /* Had the block outside a job counted, this job could not pause. */
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_twice, NULL, 0);
     ck_assert_int_eq(steps, 1);
     ASYNC_unblock_pause();
     ASYNC_unblock_pause();
@@ -298,16 +297,14 @@ START_TEST(block_belongs_to_job)
 {
     ASYNC_JOB *job = NULL;
     int ret = 0;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, finish_blocked, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, finish_blocked, NULL, 0);
     ck_assert_int_eq(ret, 1);
     /* The next job (the same pooled job, LIFO) starts unblocked and can pause. */
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_twice, NULL, 0);
     ck_assert_int_eq(steps, 1);
     /* And a second job, started while the first one is paused, can pause too. */
     ASYNC_JOB *job2 = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&job2, NULL, &ret, finish_blocked, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job2, NULL, &ret, finish_blocked, NULL, 0);
     finish_from_first_pause(&job, &ret);
 }
 END_TEST
@@ -341,8 +338,7 @@ START_TEST(args_copied)
     in.d = 2.5;
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, copy_and_pause, &in, sizeof(in)),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, copy_and_pause, &in, sizeof(in));
     ck_assert_ptr_nonnull(seen_ptr);
     ck_assert_ptr_ne(seen_ptr, &in);
     ck_assert_int_eq(seen_args[0].a, 31337);
@@ -352,8 +348,7 @@ START_TEST(args_copied)
     in.a = -1;
     strcpy(in.text, "changed");
     in.d = 0;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, copy_and_pause, &in, sizeof(in)),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, copy_and_pause, &in, sizeof(in));
     ck_assert_int_eq(seen_args[1].a, 31337);
     ck_assert_str_eq(seen_args[1].text, "copy me");
     ck_assert(seen_args[1].d == 2.5);
@@ -373,11 +368,11 @@ START_TEST(args_null_size_ignored)
 {
     ASYNC_JOB *job = NULL;
     int ret = 0;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, expect_null, NULL, 100), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, expect_null, NULL, 100);
     ck_assert_int_eq(got_null_arg, 1);
     ck_assert_int_eq(ret, 3);
     got_null_arg = 0;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, expect_null, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, expect_null, NULL, 0);
     ck_assert_int_eq(got_null_arg, 1);
 }
 END_TEST
@@ -413,12 +408,12 @@ START_TEST(args_big_copied)
     big_mismatches[0] = big_mismatches[1] = (size_t)-1;
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, check_big, in, BIG), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, check_big, in, BIG);
     ck_assert_ptr_ne(seen_ptr, in);
     ck_assert_uint_eq(big_mismatches[0], 0);
     memset(in, 0, BIG);
     free(in);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, check_big, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, check_big, NULL, 0);
     ck_assert_uint_eq(big_mismatches[1], 0);
 }
 END_TEST
@@ -450,7 +445,7 @@ START_TEST(args_every_size_copied)
         sized_len = n;
         ASYNC_JOB *job = NULL;
         int ret = -1;
-        ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, check_sized, src, n), ASYNC_FINISH);
+        expect_start(ASYNC_FINISH, &job, NULL, &ret, check_sized, src, n);
         if (ret != 0)
             ck_abort_msg("size %zu: byte %d arrived wrong", n, ret - 1);
         free(block);
@@ -463,8 +458,8 @@ START_TEST(args_size_zero_invalid)
     ASYNC_JOB *job = NULL;
     int ret = UNTOUCHED;
     int x = 1;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, return_42, &x, 0), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_start(ASYNC_ERR, &job, NULL, &ret, return_42, &x, 0);
+    expect_error(ASYNCJOB_EINVAL);
     ck_assert_ptr_null(job);
     ck_assert_int_eq(ret, UNTOUCHED);
     ck_assert_int_eq(calls, 0);
@@ -474,8 +469,8 @@ END_TEST
 START_TEST(job_null_invalid)
 {
     int ret = UNTOUCHED;
-    ck_assert_int_eq(ASYNC_start_job(NULL, NULL, &ret, return_42, NULL, 0), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_start(ASYNC_ERR, NULL, NULL, &ret, return_42, NULL, 0);
+    expect_error(ASYNCJOB_EINVAL);
     ck_assert_int_eq(calls, 0);
     ck_assert_int_eq(ret, UNTOUCHED);
 }
@@ -485,12 +480,12 @@ START_TEST(func_null_invalid)
 {
     ASYNC_JOB *job = NULL;
     int ret = UNTOUCHED;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, NULL, NULL, 0), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_resume(ASYNC_ERR, &job, &ret);
+    expect_error(ASYNCJOB_EINVAL);
     ck_assert_ptr_null(job);
     ck_assert_int_eq(ret, UNTOUCHED);
     /* The thread is fine afterwards. */
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, return_42, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, return_42, NULL, 0);
 }
 END_TEST
 
@@ -527,14 +522,12 @@ START_TEST(nested_start_refused)
     ASYNC_JOB *job = NULL;
     int ret = UNTOUCHED;
     nested_result = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, start_from_inside, NULL, 0),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, start_from_inside, NULL, 0);
     ck_assert_int_eq(nested_result, ASYNC_ERR);
     ck_assert_int_eq(nested_error, ASYNCJOB_ENESTED);
     ck_assert_ptr_null(nested_inner_handle);
     ck_assert_int_eq(inner_ran, 0);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, start_from_inside, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, start_from_inside, NULL, 0);
     ck_assert_int_eq(ret, 77);
 }
 END_TEST
@@ -559,12 +552,11 @@ START_TEST(nested_resume_refused)
 {
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_twice, NULL, 0);
     victim = job;
     ASYNC_JOB *job2 = NULL;
     ret = 0;
-    ck_assert_int_eq(ASYNC_start_job(&job2, NULL, &ret, resume_from_inside, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job2, NULL, &ret, resume_from_inside, NULL, 0);
     ck_assert_int_eq(ret, 1);
     ck_assert_int_eq(resume_results[0], ASYNC_ERR);
     ck_assert_int_eq(resume_errors[0], ASYNCJOB_ENESTED);
@@ -586,15 +578,14 @@ START_TEST(stale_handle_refused)
     ASYNC_JOB **slot = &stale;
     ASYNC_JOB *job = NULL;
     int ret = UNTOUCHED;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, note_self, &slot, sizeof(slot)),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, note_self, &slot, sizeof(slot));
     ck_assert_ptr_nonnull(stale);
 
     /* The finished job sits idle in the pool; its old pointer is not a paused job. */
     job = stale;
     ret = UNTOUCHED;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, return_42, NULL, 0), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOTPAUSED);
+    expect_start(ASYNC_ERR, &job, NULL, &ret, return_42, NULL, 0);
+    expect_error(ASYNCJOB_ENOTPAUSED);
     ck_assert_int_eq(ret, UNTOUCHED);
     ck_assert_int_eq(calls, 0);
 
@@ -603,14 +594,12 @@ START_TEST(stale_handle_refused)
     ASYNC_JOB *again = NULL;
     ASYNC_JOB **slot2 = &again;
     job = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, note_self_and_pause, &slot2,
-                                     sizeof(slot2)), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, note_self_and_pause, &slot2, sizeof(slot2));
     ck_assert_ptr_eq(again, stale);
     ASYNC_JOB *job2 = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&job2, NULL, &ret, return_42, NULL, 0), ASYNC_NO_JOBS);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, note_self_and_pause, NULL, 0),
-                     ASYNC_FINISH);
-    ck_assert_int_eq(ASYNC_start_job(&job2, NULL, &ret, return_42, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_NO_JOBS, &job2, NULL, &ret, return_42, NULL, 0);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, note_self_and_pause, NULL, 0);
+    expect_start(ASYNC_FINISH, &job2, NULL, &ret, return_42, NULL, 0);
     ck_assert_int_eq(ret, 42);
 }
 END_TEST
@@ -643,7 +632,7 @@ START_TEST(wrong_thread_resume_refused)
 {
     ASYNC_JOB *job = NULL;
     int ret = UNTOUCHED;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_twice, NULL, 0);
     struct foreign_try t = { .job = job, .result = { -1, -1 }, .ret = UNTOUCHED,
                              .current = job };
     pthread_t th;
@@ -657,7 +646,7 @@ START_TEST(wrong_thread_resume_refused)
     ck_assert_ptr_null(t.current);
     ck_assert_int_eq(inner_ran, 0);
     /* The error belongs to the other thread; the job is untouched and still ours. */
-    ck_assert_int_eq(asyncjob_last_error(), 0);
+    expect_error(0);
     ck_assert_int_eq(steps, 1);
     finish_from_first_pause(&job, &ret);
     ck_assert_int_eq(ret, 7);
@@ -671,7 +660,7 @@ START_TEST(pause_outside_job_returns_one)
     /* Also after the thread has a pool and has run a job. */
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, return_42, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, return_42, NULL, 0);
     ck_assert_int_eq(ASYNC_pause_job(), 1);
 }
 END_TEST
@@ -778,20 +767,20 @@ END_TEST
 
 START_TEST(last_error_sticky)
 {
-    ck_assert_int_eq(asyncjob_last_error(), 0);
+    expect_error(0);
     ASYNC_JOB *job = NULL;
     int ret;
     int x = 0;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, return_42, &x, 0), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_start(ASYNC_ERR, &job, NULL, &ret, return_42, &x, 0);
+    expect_error(ASYNCJOB_EINVAL);
     /* Successes do not clear it. */
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, return_42, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, return_42, NULL, 0);
     ck_assert_int_eq(ASYNC_init_thread(0, 1), 1);
     ck_assert_ptr_nonnull(asyncjob_strerror(1));
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_error(ASYNCJOB_EINVAL);
     /* A new failure replaces it. */
     ck_assert_int_eq(ASYNC_init_thread(1, 2), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ERANGE);
+    expect_error(ASYNCJOB_ERANGE);
 }
 END_TEST
 
@@ -811,48 +800,19 @@ START_TEST(last_error_per_thread)
     ck_assert_int_eq(pthread_create(&th, NULL, fail_in_thread, &theirs), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     ck_assert_int_eq(theirs, ASYNCJOB_EINVAL);
-    ck_assert_int_eq(asyncjob_last_error(), 0);
+    expect_error(0);
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("job");
-    TCase *tc = tcase_create("job");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, start_finish_at_once);
-    tcase_add_test(tc, start_pause_resume_finish);
-    tcase_add_test(tc, pause_returns_one_after_resume);
-    tcase_add_test(tc, resume_ignores_func_and_args);
-    tcase_add_test(tc, ret_null_allowed);
-    tcase_add_test(tc, wctx_null_allowed);
-    tcase_add_test(tc, current_job_identity);
-    tcase_add_test(tc, wait_ctx_of_job);
-    tcase_add_test(tc, wait_ctx_of_null_job);
-    tcase_add_test(tc, block_pause_nesting);
-    tcase_add_test(tc, unblock_never_below_zero);
-    tcase_add_test(tc, block_outside_job_no_effect);
-    tcase_add_test(tc, block_belongs_to_job);
-    tcase_add_test(tc, args_copied);
-    tcase_add_test(tc, args_null_size_ignored);
-    tcase_add_test(tc, args_big_copied);
-    tcase_add_test(tc, args_every_size_copied);
-    tcase_add_test(tc, args_size_zero_invalid);
-    tcase_add_test(tc, job_null_invalid);
-    tcase_add_test(tc, func_null_invalid);
-    tcase_add_test(tc, nested_start_refused);
-    tcase_add_test(tc, nested_resume_refused);
-    tcase_add_test(tc, stale_handle_refused);
-    tcase_add_test(tc, wrong_thread_resume_refused);
-    tcase_add_test(tc, pause_outside_job_returns_one);
-    tcase_add_test(tc, is_capable);
-    tcase_add_test(tc, constants_match_openssl);
-    tcase_add_test(tc, prototypes_match_openssl);
-    tcase_add_test(tc, strerror_never_null);
-    tcase_add_test(tc, last_error_sticky);
-    tcase_add_test(tc, last_error_per_thread);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("job", 30, NULL, start_finish_at_once, start_pause_resume_finish,
+      pause_returns_one_after_resume, resume_ignores_func_and_args, ret_null_allowed,
+      wctx_null_allowed, current_job_identity, wait_ctx_of_job, wait_ctx_of_null_job,
+      block_pause_nesting, unblock_never_below_zero, block_outside_job_no_effect,
+      block_belongs_to_job, args_copied, args_null_size_ignored, args_big_copied,
+      args_every_size_copied, args_size_zero_invalid, job_null_invalid, func_null_invalid,
+      nested_start_refused, nested_resume_refused, stale_handle_refused,
+      wrong_thread_resume_refused, pause_outside_job_returns_one, is_capable,
+      constants_match_openssl, prototypes_match_openssl, strerror_never_null, last_error_sticky,
+      last_error_per_thread)
 
 #include "tap_main.h"

@@ -1,8 +1,9 @@
 /*
- * test_misuse.c: every misuse that ASYNC-API.md lists must fail with its own error code and
- * leave every job and the pool intact. Each test commits the misuse, checks the code, then
- * proves that the jobs involved still resume and finish and that the pool still hands out
- * jobs. Linked against the installed library (lib/libasyncjob.la), so only the ABI is used.
+ * test_misuse.c: every misuse that asyncjob(7) lists under DIFFERENCES FROM OPENSSL must fail
+ * with its own error code (asyncjob_strerror(3), ERRORS) and leave every job and the pool
+ * intact. Each test commits the misuse, checks the code, then proves that the jobs involved
+ * still resume and finish and that the pool still hands out jobs. Linked against the
+ * installed library (lib/libasyncjob.la), so only the ABI is used.
  */
 #include "config.h"
 
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "asyncjob.h"
+#include "check_suite.h"
 
 /* ---- helpers ---- */
 
@@ -42,7 +44,7 @@ static int plain_job(void *arg)
 static void preset_error(void)
 {
     ck_assert_int_eq(ASYNC_init_thread(1, 2), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ERANGE);
+    expect_error(ASYNCJOB_ERANGE);
 }
 
 /* Start plain_job with argument v and expect it to pause; returns the handle. */
@@ -51,7 +53,7 @@ static ASYNC_JOB *start_paused(int v, ASYNC_WAIT_CTX *ctx)
     ASYNC_JOB *job = NULL;
     int ret = -1;
     g.pauses = 1;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, plain_job, &v, sizeof(v)), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, plain_job, &v, sizeof(v));
     ck_assert_ptr_nonnull(job);
     ck_assert_ptr_eq(job, g.self);
     ck_assert_int_eq(ret, -1);
@@ -63,7 +65,7 @@ static void finish(ASYNC_JOB *job, int v)
 {
     int ret = -1;
     ASYNC_JOB *h = job;
-    ck_assert_int_eq(ASYNC_start_job(&h, NULL, &ret, plain_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &h, NULL, &ret, plain_job, NULL, 0);
     ck_assert_ptr_null(h);
     ck_assert_int_eq(ret, 100 + v);
 }
@@ -75,7 +77,7 @@ static ASYNC_JOB *pool_hands_out(void)
     int ret = -1, v = 7;
     g.pauses = 0;
     g.self = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, plain_job, &v, sizeof(v)), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, plain_job, &v, sizeof(v));
     ck_assert_ptr_null(job);
     ck_assert_int_eq(ret, 107);
     ck_assert_ptr_nonnull(g.self);
@@ -210,7 +212,7 @@ static void inner_case(enum inner_kind kind, int rc, int err, int expect_same_ha
     inner_kind = kind;
     ASYNC_JOB *job = NULL;
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, misusing_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, misusing_job, NULL, 0);
     ASYNC_JOB *misuser = job;
     ck_assert_ptr_ne(misuser, g.victim);
     ck_assert_int_eq(g.inner_rc, rc);
@@ -221,7 +223,7 @@ static void inner_case(enum inner_kind kind, int rc, int err, int expect_same_ha
         ck_assert_ptr_eq(g.inner_job, misuser);
     else
         ck_assert_ptr_null(g.inner_job);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, misusing_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, misusing_job, NULL, 0);
     ck_assert_int_eq(ret, 55);
     /* The victim was not run by the misuse: it is still paused at its first pause. */
     ck_assert_int_eq(g.pause_results, 1);
@@ -234,57 +236,32 @@ static void inner_case(enum inner_kind kind, int rc, int err, int expect_same_ha
     ck_assert_ptr_eq(a, g.victim);
     ck_assert_ptr_eq(b, misuser);
     ASYNC_JOB *c = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&c, NULL, &ret, plain_job, NULL, 0), ASYNC_NO_JOBS);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EPOOLFULL);
+    expect_start(ASYNC_NO_JOBS, &c, NULL, &ret, plain_job, NULL, 0);
+    expect_error(ASYNCJOB_EPOOLFULL);
     ck_assert_ptr_null(c);
     finish(a, 1);
     finish(b, 2);
     ASYNC_cleanup_thread();
 }
 
-START_TEST(misuse_nested_start)
-{
-    inner_case(INNER_START, ASYNC_ERR, ASYNCJOB_ENESTED, 0);
-}
-END_TEST
+/* One test per misuse: its name, the misuse, what the call returns, its error code, and the
+ * handle the call leaves in its *job (0: NULL, 1: the victim, 2: the misusing job). */
+#define INNER_CASE(name, kind, rc, err, handle)                                            \
+    START_TEST(name)                                                                       \
+    {                                                                                      \
+        inner_case(kind, rc, err, handle);                                                 \
+    }                                                                                      \
+    END_TEST
 
-START_TEST(misuse_resume_other_from_inside_job)
-{
-    inner_case(INNER_RESUME_OTHER, ASYNC_ERR, ASYNCJOB_ENESTED, 1);
-}
-END_TEST
-
-START_TEST(misuse_non_paused_handle_running_job)
-{
-    /* The running job's own handle is not a paused job. */
-    inner_case(INNER_RESUME_SELF, ASYNC_ERR, ASYNCJOB_ENESTED, 2);
-}
-END_TEST
-
-START_TEST(misuse_cancel_other_from_inside_job)
-{
-    inner_case(INNER_CANCEL_OTHER, ASYNC_ERR, ASYNCJOB_ENESTED, 1);
-}
-END_TEST
-
-START_TEST(misuse_cancel_self_from_inside_job)
-{
-    inner_case(INNER_CANCEL_SELF, ASYNC_ERR, ASYNCJOB_ENESTED, 2);
-}
-END_TEST
-
-START_TEST(misuse_cleanup_thread_inside_job)
-{
-    /* The pool must survive: a cleaned-up pool would lose its limit of two jobs. */
-    inner_case(INNER_CLEANUP, 0, ASYNCJOB_EINJOB, 0);
-}
-END_TEST
-
-START_TEST(misuse_init_thread_inside_job)
-{
-    inner_case(INNER_INIT, 0, ASYNCJOB_EINJOB, 0);
-}
-END_TEST
+INNER_CASE(misuse_nested_start, INNER_START, ASYNC_ERR, ASYNCJOB_ENESTED, 0)
+INNER_CASE(misuse_resume_other_from_inside_job, INNER_RESUME_OTHER, ASYNC_ERR, ASYNCJOB_ENESTED, 1)
+/* The running job's own handle is not a paused job. */
+INNER_CASE(misuse_non_paused_handle_running_job, INNER_RESUME_SELF, ASYNC_ERR, ASYNCJOB_ENESTED, 2)
+INNER_CASE(misuse_cancel_other_from_inside_job, INNER_CANCEL_OTHER, ASYNC_ERR, ASYNCJOB_ENESTED, 1)
+INNER_CASE(misuse_cancel_self_from_inside_job, INNER_CANCEL_SELF, ASYNC_ERR, ASYNCJOB_ENESTED, 2)
+/* The pool must survive: a cleaned-up pool would lose its limit of two jobs. */
+INNER_CASE(misuse_cleanup_thread_inside_job, INNER_CLEANUP, 0, ASYNCJOB_EINJOB, 0)
+INNER_CASE(misuse_init_thread_inside_job, INNER_INIT, 0, ASYNCJOB_EINJOB, 0)
 
 /* ---- stale and non-paused handles from outside ---- */
 
@@ -295,8 +272,8 @@ START_TEST(misuse_stale_handle_resume)
     ASYNC_JOB *h = stale;
     int ret = -1;
     preset_error();
-    ck_assert_int_eq(ASYNC_start_job(&h, NULL, &ret, plain_job, NULL, 0), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOTPAUSED);
+    expect_start(ASYNC_ERR, &h, NULL, &ret, plain_job, NULL, 0);
+    expect_error(ASYNCJOB_ENOTPAUSED);
     ck_assert_ptr_eq(h, stale);
     ck_assert_int_eq(ret, -1);
     /* The pool of one still hands out that very job, and it pauses and finishes. */
@@ -315,7 +292,7 @@ START_TEST(misuse_stale_handle_cancel)
     int ret = -1;
     preset_error();
     ck_assert_int_eq(asyncjob_cancel_job(&h, &ret), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOTPAUSED);
+    expect_error(ASYNCJOB_ENOTPAUSED);
     ck_assert_ptr_eq(h, stale);
     ck_assert_int_eq(ret, -1);
     ck_assert_ptr_eq(pool_hands_out(), stale);
@@ -334,8 +311,8 @@ START_TEST(misuse_stale_handle_while_another_paused)
     ck_assert_ptr_ne(stale2, paused);
     ASYNC_JOB *h = stale2;
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&h, NULL, &ret, plain_job, NULL, 0), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOTPAUSED);
+    expect_start(ASYNC_ERR, &h, NULL, &ret, plain_job, NULL, 0);
+    expect_error(ASYNCJOB_ENOTPAUSED);
     finish(paused, 6);
     /* Limit 2 and both jobs idle: two starts at once still both succeed. */
     ASYNC_JOB *a = start_paused(1, NULL);
@@ -357,8 +334,8 @@ static void start_arg_case(ASYNC_JOB **jobp, int (*func)(void *), void *args, si
     ASYNC_JOB *paused = start_paused(8, NULL);
     preset_error();
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(jobp, NULL, &ret, func, args, size), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_start(ASYNC_ERR, jobp, NULL, &ret, func, args, size);
+    expect_error(ASYNCJOB_EINVAL);
     ck_assert_int_eq(ret, -1);
     if (jobp != NULL)
         ck_assert_ptr_null(*jobp);
@@ -401,11 +378,11 @@ START_TEST(misuse_cancel_null_pointers)
     int ret = -1;
     preset_error();
     ck_assert_int_eq(asyncjob_cancel_job(NULL, &ret), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_error(ASYNCJOB_EINVAL);
     preset_error();
     ASYNC_JOB *none = NULL;
     ck_assert_int_eq(asyncjob_cancel_job(&none, &ret), ASYNC_ERR);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_error(ASYNCJOB_EINVAL);
     ck_assert_ptr_null(none);
     ck_assert_int_eq(ret, -1);
     /* Neither the paused job nor the pool noticed. */
@@ -442,20 +419,20 @@ static void null_ctx_setup(void)
     ck_assert_ptr_nonnull(real_ctx);
     ctx_job = NULL;
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&ctx_job, real_ctx, &ret, fd_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &ctx_job, real_ctx, &ret, fd_job, NULL, 0);
     preset_error();
 }
 
 static void null_ctx_check(void)
 {
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_error(ASYNCJOB_EINVAL);
     /* The real ctx and its job are intact. */
     OSSL_ASYNC_FD fd = -1;
     void *data = (void *)1;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(real_ctx, &ctx_key, &fd, &data), 1);
     ck_assert_int_eq(fd, 42);
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&ctx_job, real_ctx, &ret, fd_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &ctx_job, real_ctx, &ret, fd_job, NULL, 0);
     ck_assert_int_eq(ret, 77);
     ck_assert_int_eq(g.pause_results, 1);
     ASYNC_WAIT_CTX_free(real_ctx);
@@ -561,7 +538,7 @@ START_TEST(misuse_null_ctx_free)
     /* A no-op by the spec: it records nothing and touches nothing. */
     null_ctx_setup();
     ASYNC_WAIT_CTX_free(NULL);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ERANGE);
+    expect_error(ASYNCJOB_ERANGE);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_status(NULL), ASYNC_STATUS_UNSUPPORTED);
     null_ctx_check();
 }
@@ -607,12 +584,9 @@ START_TEST(misuse_wait_ctx_freed_while_paused)
     ASYNC_JOB *a = NULL, *b = NULL, *c = NULL;
     int ret = -1, va = 1, vb = 2, vc = 3;
     /* a and b share the ctx that will be freed; c keeps its own. */
-    ck_assert_int_eq(ASYNC_start_job(&a, shared, &ret, ctx_watching_job, &va, sizeof(va)),
-                     ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&b, shared, &ret, ctx_watching_job, &vb, sizeof(vb)),
-                     ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&c, kept, &ret, ctx_watching_job, &vc, sizeof(vc)),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &a, shared, &ret, ctx_watching_job, &va, sizeof(va));
+    expect_start(ASYNC_PAUSE, &b, shared, &ret, ctx_watching_job, &vb, sizeof(vb));
+    expect_start(ASYNC_PAUSE, &c, kept, &ret, ctx_watching_job, &vc, sizeof(vc));
     ASYNC_WAIT_CTX_free(shared);
     ck_assert_int_eq(cleanups, 2); /* each job's entry, once */
     ck_assert_ptr_null(ASYNC_get_wait_ctx(a));
@@ -620,17 +594,17 @@ START_TEST(misuse_wait_ctx_freed_while_paused)
     ck_assert_ptr_eq(ASYNC_get_wait_ctx(c), kept);
     /* Resuming them must not touch the freed ctx (ASan/valgrind would see it). */
     g.ctx_seen = (ASYNC_WAIT_CTX *)1;
-    ck_assert_int_eq(ASYNC_start_job(&a, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &a, NULL, &ret, ctx_watching_job, NULL, 0);
     ck_assert_ptr_null(g.ctx_seen);
-    ck_assert_int_eq(ASYNC_start_job(&b, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &b, NULL, &ret, ctx_watching_job, NULL, 0);
     ck_assert_ptr_null(g.ctx_seen);
-    ck_assert_int_eq(ASYNC_start_job(&c, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &c, NULL, &ret, ctx_watching_job, NULL, 0);
     ck_assert_ptr_eq(g.ctx_seen, kept);
-    ck_assert_int_eq(ASYNC_start_job(&a, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &a, NULL, &ret, ctx_watching_job, NULL, 0);
     ck_assert_int_eq(ret, 201);
-    ck_assert_int_eq(ASYNC_start_job(&b, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &b, NULL, &ret, ctx_watching_job, NULL, 0);
     ck_assert_int_eq(ret, 202);
-    ck_assert_int_eq(ASYNC_start_job(&c, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &c, NULL, &ret, ctx_watching_job, NULL, 0);
     ck_assert_int_eq(ret, 203);
     ck_assert_int_eq(g.pause_results, 6);
     /* The kept ctx still works and its entry is still there. */
@@ -643,11 +617,10 @@ START_TEST(misuse_wait_ctx_freed_while_paused)
     ASYNC_WAIT_CTX *fresh = ASYNC_WAIT_CTX_new();
     ck_assert_ptr_nonnull(fresh);
     ASYNC_JOB *d = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&d, fresh, &ret, ctx_watching_job, &va, sizeof(va)),
-                     ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&d, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &d, fresh, &ret, ctx_watching_job, &va, sizeof(va));
+    expect_start(ASYNC_PAUSE, &d, NULL, &ret, ctx_watching_job, NULL, 0);
     ck_assert_ptr_eq(g.ctx_seen, fresh);
-    ck_assert_int_eq(ASYNC_start_job(&d, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &d, NULL, &ret, ctx_watching_job, NULL, 0);
     ASYNC_WAIT_CTX_free(fresh);
     ASYNC_cleanup_thread();
 }
@@ -660,55 +633,29 @@ START_TEST(misuse_wait_ctx_freed_by_its_own_job)
     ck_assert_ptr_nonnull(ctx);
     ASYNC_JOB *a = NULL;
     int ret = -1, va = 4;
-    ck_assert_int_eq(ASYNC_start_job(&a, ctx, &ret, ctx_watching_job, &va, sizeof(va)),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &a, ctx, &ret, ctx_watching_job, &va, sizeof(va));
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(cleanups, 1);
-    ck_assert_int_eq(ASYNC_start_job(&a, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&a, NULL, &ret, ctx_watching_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &a, NULL, &ret, ctx_watching_job, NULL, 0);
+    expect_start(ASYNC_FINISH, &a, NULL, &ret, ctx_watching_job, NULL, 0);
     ck_assert_int_eq(ret, 204);
     pool_hands_out();
     ASYNC_cleanup_thread();
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("misuse");
-    TCase *tc = tcase_create("misuse");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, misuse_wrong_thread_resume);
-    tcase_add_test(tc, misuse_wrong_thread_resume_thread_with_pool);
-    tcase_add_test(tc, misuse_wrong_thread_cancel);
-    tcase_add_test(tc, misuse_nested_start);
-    tcase_add_test(tc, misuse_resume_other_from_inside_job);
-    tcase_add_test(tc, misuse_non_paused_handle_running_job);
-    tcase_add_test(tc, misuse_cancel_other_from_inside_job);
-    tcase_add_test(tc, misuse_cancel_self_from_inside_job);
-    tcase_add_test(tc, misuse_cleanup_thread_inside_job);
-    tcase_add_test(tc, misuse_init_thread_inside_job);
-    tcase_add_test(tc, misuse_stale_handle_resume);
-    tcase_add_test(tc, misuse_stale_handle_cancel);
-    tcase_add_test(tc, misuse_stale_handle_while_another_paused);
-    tcase_add_test(tc, misuse_null_job_pointer);
-    tcase_add_test(tc, misuse_null_func);
-    tcase_add_test(tc, misuse_args_size_zero);
-    tcase_add_test(tc, misuse_cancel_null_pointers);
-    tcase_add_test(tc, misuse_null_ctx_set_wait_fd);
-    tcase_add_test(tc, misuse_null_ctx_get_fd);
-    tcase_add_test(tc, misuse_null_ctx_get_all_fds);
-    tcase_add_test(tc, misuse_null_ctx_get_changed_fds);
-    tcase_add_test(tc, misuse_null_ctx_clear_fd);
-    tcase_add_test(tc, misuse_null_ctx_set_callback);
-    tcase_add_test(tc, misuse_null_ctx_get_callback);
-    tcase_add_test(tc, misuse_null_ctx_set_status);
-    tcase_add_test(tc, misuse_null_ctx_get_status);
-    tcase_add_test(tc, misuse_null_ctx_free);
-    tcase_add_test(tc, misuse_null_job_get_wait_ctx);
-    tcase_add_test(tc, misuse_wait_ctx_freed_while_paused);
-    tcase_add_test(tc, misuse_wait_ctx_freed_by_its_own_job);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("misuse", 60, NULL, misuse_wrong_thread_resume,
+      misuse_wrong_thread_resume_thread_with_pool, misuse_wrong_thread_cancel,
+      misuse_nested_start, misuse_resume_other_from_inside_job,
+      misuse_non_paused_handle_running_job, misuse_cancel_other_from_inside_job,
+      misuse_cancel_self_from_inside_job, misuse_cleanup_thread_inside_job,
+      misuse_init_thread_inside_job, misuse_stale_handle_resume, misuse_stale_handle_cancel,
+      misuse_stale_handle_while_another_paused, misuse_null_job_pointer, misuse_null_func,
+      misuse_args_size_zero, misuse_cancel_null_pointers, misuse_null_ctx_set_wait_fd,
+      misuse_null_ctx_get_fd, misuse_null_ctx_get_all_fds, misuse_null_ctx_get_changed_fds,
+      misuse_null_ctx_clear_fd, misuse_null_ctx_set_callback, misuse_null_ctx_get_callback,
+      misuse_null_ctx_set_status, misuse_null_ctx_get_status, misuse_null_ctx_free,
+      misuse_null_job_get_wait_ctx, misuse_wait_ctx_freed_while_paused,
+      misuse_wait_ctx_freed_by_its_own_job)
 
 #include "tap_main.h"

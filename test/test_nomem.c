@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "../lib/alloc.h"
+#include "check_suite.h"
+#include "sanitizers.h"
 
 /*
  * The library's live heap blocks. The test is linked with -Wl,--wrap for malloc, calloc
@@ -85,16 +87,7 @@ static long heap_in_use(void)
 
 /* Lines of /proc/self/maps: the stack mappings must come back too. ThreadSanitizer maps
  * shadow memory for every new mapping and keeps it, so there only the heap is compared. */
-#if defined(__has_feature)
-# if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
-#  define __SANITIZE_THREAD__ 1
-# endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-# define MAPS_COMPARABLE 0
-#else
-# define MAPS_COMPARABLE 1
-#endif
+#define MAPS_COMPARABLE (!TEST_TSAN)
 
 static long map_lines(void)
 {
@@ -113,7 +106,7 @@ START_TEST(wait_ctx_new_nomem)
     long heap0 = heap_in_use();
     alloc_fail_after(1);
     ck_assert_ptr_null(ASYNC_WAIT_CTX_new());
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOMEM);
+    expect_error(ASYNCJOB_ENOMEM);
     ck_assert_int_eq(heap_in_use(), heap0);
     ASYNC_WAIT_CTX *ctx = ASYNC_WAIT_CTX_new();
     ck_assert_ptr_nonnull(ctx);
@@ -141,7 +134,7 @@ START_TEST(set_wait_fd_nomem)
     long heap0 = heap_in_use();
     alloc_fail_after(1);
     ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, &k2, 4, NULL, count_cleanup), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOMEM);
+    expect_error(ASYNCJOB_ENOMEM);
     ck_assert_int_eq(heap_in_use(), heap0);
     /* The ctx is unchanged: one entry, one change. */
     size_t n = 0, na = 0, nd = 0;
@@ -171,9 +164,8 @@ START_TEST(start_job_nomem_sweep)
     int failures = 0;
     /* A first start and cleanup, for the same reason as in init_thread_nomem_stops. */
     ASYNC_JOB *warm = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&warm, NULL, NULL, pause_once, big, sizeof(big)),
-                     ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&warm, NULL, NULL, NULL, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &warm, NULL, NULL, pause_once, big, sizeof(big));
+    expect_resume(ASYNC_FINISH, &warm, NULL);
     for (long n = 1; n < 20; n++) {
         ASYNC_cleanup_thread();
         long heap0 = heap_in_use();
@@ -187,7 +179,7 @@ START_TEST(start_job_nomem_sweep)
         if (r == ASYNC_PAUSE) {
             /* n is past the last allocation: every failure point has been tried. */
             ck_assert_int_lt(attempts, n);
-            ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, NULL, NULL, 0), ASYNC_FINISH);
+            expect_resume(ASYNC_FINISH, &job, &ret);
             ck_assert_int_eq(ret, 0x5a);
             break;
         }
@@ -204,9 +196,8 @@ START_TEST(start_job_nomem_sweep)
         if (MAPS_COMPARABLE)
             ck_assert_int_eq(map_lines(), maps0);
         /* And the thread recovers at once. */
-        ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_once, big, sizeof(big)),
-                         ASYNC_PAUSE);
-        ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, NULL, NULL, 0), ASYNC_FINISH);
+        expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_once, big, sizeof(big));
+        expect_resume(ASYNC_FINISH, &job, &ret);
     }
     /* At least the job, its stack and the big argument copy. */
     ck_assert_int_ge(failures, 3);
@@ -233,17 +224,7 @@ START_TEST(init_thread_nomem_stops)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("nomem");
-    TCase *tc = tcase_create("nomem");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, wait_ctx_new_nomem);
-    tcase_add_test(tc, set_wait_fd_nomem);
-    tcase_add_test(tc, start_job_nomem_sweep);
-    tcase_add_test(tc, init_thread_nomem_stops);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("nomem", 60, NULL, wait_ctx_new_nomem, set_wait_fd_nomem, start_job_nomem_sweep,
+      init_thread_nomem_stops)
 
 #include "tap_main.h"

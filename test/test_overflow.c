@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <check.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,14 +16,12 @@
 
 #include "../lib/pool.h"
 #include "../lib/stack.h"
+#include "check_suite.h"
+#include "child.h"
 #include "guard_probe.h"
+#include "sanitizers.h"
 #include "segv_altstack.h"
 
-#if defined(ASYNCJOB_ASAN) || defined(ASYNCJOB_TSAN)
-# define SANITIZED 1
-#else
-# define SANITIZED 0
-#endif
 
 /* Nonzero stops the recursion; it stays 0, but the compiler cannot know that. */
 static volatile int stop_depth;
@@ -100,21 +97,41 @@ struct child_result {
     char out[8192]; /* the child's stderr */
 };
 
-/* Run an overflowing job in a child with guard `mode`; collect its stderr and status. */
-static void run_child(enum stack_guard mode, struct child_result *res)
+static int pause_once(void *arg)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    (void)arg;
+    ASYNC_pause_job();
+    return 0;
+}
+
+/* Four stacks made one after the other lie next to each other (carved upwards from one
+ * mapping). Two paused jobs take the two newest (LIFO), so the overflowing job runs on the
+ * one made just before them, right above another job's stack: only the guard between them
+ * stops the recursion. */
+static int pause_two_neighbours(void)
+{
+    ASYNC_JOB *paused[2] = { NULL, NULL };
+    if (ASYNC_init_thread(0, 4) != 1)
+        return -1;
+    for (int i = 0; i < 2; i++)
+        if (ASYNC_start_job(&paused[i], NULL, NULL, pause_once, NULL, 0) != ASYNC_PAUSE)
+            return -1;
+    return 0;
+}
+
+/* Run an overflowing job in a child with guard `mode` (after pause_two_neighbours() if
+ * `neighbours`); collect its stderr and status. */
+static void run_child(enum stack_guard mode, int neighbours, struct child_result *res)
+{
+    int fd;
+    pid_t pid = fork_piped(1, &fd);
     if (pid == 0) {
-        close(fds[0]);
-        if (dup2(fds[1], 2) < 0)
-            _exit(70);
         if (!stack_set_guard_mode(mode))
             _exit(71);
-        if (!SANITIZED && catch_segv_on_altstack(on_segv) != 0)
+        if (!TEST_SANITIZED && catch_segv_on_altstack(on_segv) != 0)
             _exit(72);
+        if (neighbours && pause_two_neighbours() != 0)
+            _exit(73);
         /* A sanitizer keeps its own SIGSEGV handler: it reports the overflow and exits. */
         ASYNC_JOB *job = NULL;
         int ret = 0;
@@ -122,26 +139,9 @@ static void run_child(enum stack_guard mode, struct child_result *res)
         dprintf(2, "survived: ASYNC_start_job returned %d, job returned %d\n", r, ret);
         _exit(0);
     }
-    close(fds[1]);
-    /* Read to the end: a child blocked on a full pipe, or killed by SIGPIPE, would not
-     * show how the overflow ended. Past the buffer (a sanitizer's long stack trace) the
-     * output is read and dropped. */
-    size_t len = 0;
-    for (;;) {
-        char sink[4096];
-        int full = len == sizeof(res->out) - 1;
-        ssize_t n = full ? read(fds[0], sink, sizeof(sink))
-                         : read(fds[0], res->out + len, sizeof(res->out) - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (!full)
-            len += (size_t)n;
-    }
-    res->out[len] = '\0';
-    close(fds[0]);
-    ck_assert_int_eq(waitpid(pid, &res->status, 0), pid);
+    /* Past the buffer (a sanitizer's long stack trace) the output is dropped. */
+    res->out[read_to_end(fd, res->out, sizeof(res->out) - 1)] = '\0';
+    res->status = wait_child(pid);
 }
 
 /* The first "0x..." after `key` in `s`, or 0. */
@@ -164,10 +164,10 @@ static uintptr_t address_after(const char *s, const char *key)
         }                                                                                  \
     } while (0)
 
-static void check_overflow(enum stack_guard mode)
+static void check_overflow(enum stack_guard mode, int neighbours)
 {
     struct child_result res;
-    run_child(mode, &res);
+    run_child(mode, neighbours, &res);
 
     /* The child must not have carried on after the overflow. */
     EXPECT(!(WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0),
@@ -178,7 +178,7 @@ static void check_overflow(enum stack_guard mode)
            "no guard line from the child (status %#x)", res.status);
 
     uintptr_t fault;
-    if (SANITIZED && WIFEXITED(res.status)) {
+    if (TEST_SANITIZED && WIFEXITED(res.status)) {
         /* The sanitizer's handler reported and exited (ASan names it a stack-overflow,
          * TSan a SEGV); either way its report carries the faulting address. */
         EXPECT(strstr(res.out, "Sanitizer") != NULL,
@@ -191,7 +191,7 @@ static void check_overflow(enum stack_guard mode)
         EXPECT(WIFSIGNALED(res.status) && WTERMSIG(res.status) == SIGSEGV,
            "child status %#x, wanted death by SIGSEGV", res.status);
         fault = address_after(res.out, "fault");
-        if (SANITIZED && fault == 0) /* a sanitizer may have re-raised without a report */
+        if (TEST_SANITIZED && fault == 0) /* a sanitizer may have re-raised without a report */
             fault = address_after(res.out, "address");
     }
     EXPECT(fault >= guard_lo && fault < guard_hi,
@@ -201,13 +201,20 @@ static void check_overflow(enum stack_guard mode)
 
 START_TEST(overflow_dies_at_guard_default_mode)
 {
-    check_overflow(STACK_GUARD_AUTO);
+    check_overflow(STACK_GUARD_AUTO, 0);
+}
+END_TEST
+
+/* With another job's stack right below, the fault is still in the guard page. */
+START_TEST(overflow_dies_at_guard_between_stacks)
+{
+    check_overflow(STACK_GUARD_AUTO, 1);
 }
 END_TEST
 
 START_TEST(overflow_dies_at_guard_mprotect)
 {
-    check_overflow(STACK_GUARD_MPROTECT);
+    check_overflow(STACK_GUARD_MPROTECT, 0);
 }
 END_TEST
 
@@ -218,7 +225,7 @@ START_TEST(overflow_dies_at_guard_madvise)
         skip_if_guard_regions_faked();
         ck_abort_msg("this kernel lacks MADV_GUARD_INSTALL; cannot test guard regions");
     }
-    check_overflow(STACK_GUARD_MADVISE);
+    check_overflow(STACK_GUARD_MADVISE, 0);
 }
 END_TEST
 
@@ -230,23 +237,14 @@ START_TEST(bounded_recursion_returns)
     stop_depth = 50;
     ASYNC_JOB *job = NULL;
     int ret = -1;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, overflow_job, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, overflow_job, NULL, 0);
     ck_assert_ptr_null(job);
     ck_assert_int_eq(ret, 50 + 48 * 49 / 2);
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("overflow");
-    TCase *tc = tcase_create("overflow");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, overflow_dies_at_guard_default_mode);
-    tcase_add_test(tc, overflow_dies_at_guard_mprotect);
-    tcase_add_test(tc, overflow_dies_at_guard_madvise);
-    tcase_add_test(tc, bounded_recursion_returns);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("overflow", 120, NULL, overflow_dies_at_guard_default_mode,
+      overflow_dies_at_guard_between_stacks, overflow_dies_at_guard_mprotect,
+      overflow_dies_at_guard_madvise, bounded_recursion_returns)
 
 #include "tap_main.h"

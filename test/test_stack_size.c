@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <check.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,32 +18,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifdef HAVE_VALGRIND_VALGRIND_H
-# include <valgrind/valgrind.h>
-#else
-# define RUNNING_ON_VALGRIND 0
-#endif
-
 #include "../lib/pool.h"
 #include "../lib/stack.h"
+#include "check_suite.h"
+#include "child.h"
 #include "counting_stacks.h"
+#include "sanitizers.h"
 #include "segv_altstack.h"
 #include "tap_skip.h"
 
-#ifdef ASYNCJOB_ASAN
+/* The library makes default stacks this many times larger under ASan. */
+#if TEST_ASAN
 # define SCALE 8
 #else
 # define SCALE 1
 #endif
-#if defined(ASYNCJOB_ASAN) || defined(ASYNCJOB_TSAN)
-# define SANITIZED 1
-#else
-# define SANITIZED 0
-#endif
 
 /* For the functions that use stack on purpose: ASan would move their arrays to its fake
  * stacks (detect_stack_use_after_return) or leave redzones in them unwritten. */
-#ifdef ASYNCJOB_ASAN
+#if TEST_ASAN
 # define REAL_STACK __attribute__((no_sanitize_address))
 #else
 # define REAL_STACK
@@ -65,31 +57,18 @@ static size_t page(void)
  * number of bytes read; the child's wait status goes to *status. */
 static size_t spawn(const char *env, void (*body)(int fd), void *buf, size_t len, int *status)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    int fd;
+    pid_t pid = fork_piped(0, &fd);
     if (pid == 0) {
-        close(fds[0]);
         if (env != NULL)
             setenv("ASYNCJOB_STACK_SIZE", env, 1);
         else
             unsetenv("ASYNCJOB_STACK_SIZE");
-        body(fds[1]);
+        body(fd);
         _exit(0);
     }
-    close(fds[1]);
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fds[0], (char *)buf + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fds[0]);
-    ck_assert_int_eq(waitpid(pid, status, 0), pid);
+    size_t got = read_to_end(fd, buf, len);
+    *status = wait_child(pid);
     return got;
 }
 
@@ -190,7 +169,7 @@ START_TEST(set_rejects_out_of_range)
                                   SIZE_MAX / 2, SIZE_MAX };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_int_eq(asyncjob_set_stack_size(bad[i]), 0);
-        ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ESTACKSIZE);
+        expect_error(ASYNCJOB_ESTACKSIZE);
         ck_assert_uint_eq(asyncjob_get_stack_size(), before);
     }
     ck_assert_str_ne(asyncjob_strerror(ASYNCJOB_ESTACKSIZE), "Unknown error code.");
@@ -234,8 +213,7 @@ START_TEST(new_stacks_have_the_new_size)
     ASYNC_JOB *job = NULL;
     int ret;
     size_t size = 0, *p = &size;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, record_via_pointer, &p, sizeof(p)),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, record_via_pointer, &p, sizeof(p));
     ck_assert_uint_ge(size, 128 * KIB * SCALE);
     ck_assert_uint_lt(size, 128 * KIB * SCALE + page());
     /* A smaller size keeps the bigger stacks: they are large enough. */
@@ -292,26 +270,15 @@ START_TEST(other_threads_replace_small_stacks)
 END_TEST
 
 /* Custom allocators are asked for the size in force (before the ASan scaling). */
-static ASYNC_stack_alloc_fn real_alloc;
-static size_t asked_num;
-
-static void *asking_alloc(size_t *num)
-{
-    asked_num = *num;
-    return real_alloc(num);
-}
-
 static size_t custom_allocator_size(void)
 {
-    ASYNC_stack_free_fn real_free;
-    ASYNC_get_mem_functions(&real_alloc, &real_free);
-    if (!ASYNC_set_mem_functions(asking_alloc, real_free) || !asyncjob_set_stack_size(64 * KIB))
+    if (!use_counting_stacks() || !asyncjob_set_stack_size(64 * KIB))
         return 0;
     ASYNC_JOB *job = NULL;
     int ret;
     if (ASYNC_start_job(&job, NULL, &ret, nothing, NULL, 0) != ASYNC_FINISH)
         return 1;
-    return asked_num;
+    return counted.first_request;
 }
 
 START_TEST(custom_allocator_gets_the_size)
@@ -323,20 +290,10 @@ END_TEST
 
 /* A custom allocator that gives less than it is asked for, every time: its jobs are made
  * for the size in force, so they are pooled as usual, not replaced at each finish. */
-static int stingy_allocs;
-
-static void *stingy_alloc(size_t *num)
-{
-    stingy_allocs++;
-    *num = 32 * KIB;
-    return real_alloc(num);
-}
-
 static size_t stingy_reuse(void)
 {
-    ASYNC_stack_free_fn real_free;
-    ASYNC_get_mem_functions(&real_alloc, &real_free);
-    if (!ASYNC_set_mem_functions(stingy_alloc, real_free) || !asyncjob_set_stack_size(64 * KIB))
+    counted.give_size = 32 * KIB;
+    if (!use_counting_stacks() || !asyncjob_set_stack_size(64 * KIB))
         return 99;
     for (int i = 0; i < 5; i++) {
         ASYNC_JOB *job = NULL;
@@ -344,7 +301,7 @@ static size_t stingy_reuse(void)
         if (ASYNC_start_job(&job, NULL, &ret, nothing, NULL, 0) != ASYNC_FINISH)
             return 98;
     }
-    return (size_t)stingy_allocs;
+    return (size_t)counted.calls;
 }
 
 START_TEST(custom_allocator_giving_less_is_pooled)
@@ -407,7 +364,7 @@ static void deep_child(int fd)
 {
     report_fd = fd;
     /* A sanitizer keeps its own handler, which reports and exits. */
-    if (!SANITIZED && catch_segv_on_altstack(on_segv) != 0)
+    if (!TEST_SANITIZED && catch_segv_on_altstack(on_segv) != 0)
         _exit(72);
     /* The overflow is the point here: keep the tools' reports of it (a sanitizer's
      * on stderr, memcheck's of the store into the guard page) out of the test log, where
@@ -416,7 +373,7 @@ static void deep_child(int fd)
         int null = open("/dev/null", O_WRONLY);
         if (null < 0 || dup2(null, 2) < 0)
             _exit(73);
-#ifdef HAVE_VALGRIND_VALGRIND_H
+#ifdef VALGRIND_DISABLE_ERROR_REPORTING
         VALGRIND_DISABLE_ERROR_REPORTING;
 #endif
     }
@@ -455,7 +412,7 @@ START_TEST(deep_job_dies_at_guard_by_default)
     ck_assert_msg(w[1] != 1, "the 200 KiB job finished on a 32 KiB stack");
     ck_assert_msg(!(WIFEXITED(status) && WEXITSTATUS(status) == 0),
                   "the overflowing job did not kill its process");
-    if (!SANITIZED) {
+    if (!TEST_SANITIZED) {
         ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
                       "child status %#x, wanted death by SIGSEGV", status);
         ck_assert_msg(w[0] != 0 && w[1] >= w[0] - page() && w[1] < w[0],
@@ -501,8 +458,7 @@ START_TEST(peak_of_a_job_paused_20k_deep)
     ASYNC_JOB *job = NULL;
     int ret;
     size_t inside = 0, *p = &inside;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, touch_and_pause, &p, sizeof(p)),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, touch_and_pause, &p, sizeof(p));
     size_t peak = asyncjob_stack_peak(job);
     ck_assert_uint_ge(peak, PEAK_BUF);
     ck_assert_uint_le(peak, PEAK_BUF + slack());
@@ -511,8 +467,7 @@ START_TEST(peak_of_a_job_paused_20k_deep)
     /* Whole pages, from the top of the stack (which ends where its top page does, less
      * the library's tail). */
     ck_assert_uint_eq(peak % page(), job->fiber.stack.size % page());
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, touch_and_pause, &p, sizeof(p)),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, touch_and_pause, &p, sizeof(p));
     ASYNC_cleanup_thread();
 }
 END_TEST
@@ -522,11 +477,11 @@ START_TEST(peak_of_a_fresh_job_is_small)
     ck_assert_int_eq(asyncjob_set_stack_size(256 * KIB), 1);
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_at_once, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_at_once, NULL, 0);
     size_t peak = asyncjob_stack_peak(job);
     ck_assert_uint_gt(peak, 0);
     ck_assert_uint_le(peak, slack());
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_at_once, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, pause_at_once, NULL, 0);
     ASYNC_cleanup_thread();
 }
 END_TEST
@@ -548,16 +503,16 @@ static void *start_paused(void *arg)
 START_TEST(peak_errors)
 {
     ck_assert_uint_eq(asyncjob_stack_peak(NULL), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_error(ASYNCJOB_EINVAL);
 
     /* An idle job: the handle of a job that finished, now back in the pool. */
     ASYNC_JOB *job = NULL, *copy;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_at_once, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_at_once, NULL, 0);
     copy = job;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_at_once, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, pause_at_once, NULL, 0);
     ck_assert_uint_eq(asyncjob_stack_peak(copy), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOTPAUSED);
+    expect_error(ASYNCJOB_ENOTPAUSED);
 
     /* Another thread's paused job. */
     ASYNC_JOB *foreign = NULL;
@@ -567,7 +522,7 @@ START_TEST(peak_errors)
     pthread_barrier_wait(&barrier);
     ck_assert_ptr_nonnull(foreign);
     ck_assert_uint_eq(asyncjob_stack_peak(foreign), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EWRONGTHREAD);
+    expect_error(ASYNCJOB_EWRONGTHREAD);
     pthread_barrier_wait(&barrier);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     pthread_barrier_destroy(&barrier);
@@ -649,19 +604,17 @@ START_TEST(deep_pool_falls_back_to_fresh_rss)
     int ret;
     size_t depth = DEEP;
     for (int i = 0; i < POOL; i++)
-        ck_assert_int_eq(ASYNC_start_job(&jobs[i], NULL, &ret, dig_and_pause, &depth,
-                                         sizeof(depth)), ASYNC_PAUSE);
+        expect_start(ASYNC_PAUSE, &jobs[i], NULL, &ret, dig_and_pause, &depth, sizeof(depth));
     size_t deep = rss_bytes();
     /* The jobs really hold their pages (else this test could not fail). */
     ck_assert_uint_ge(deep, fresh + POOL * DEEP * 3 / 4);
     for (int i = 0; i < POOL; i++) {
-        ck_assert_int_eq(ASYNC_start_job(&jobs[i], NULL, &ret, dig_and_pause, &depth,
-                                         sizeof(depth)), ASYNC_FINISH);
+        expect_start(ASYNC_FINISH, &jobs[i], NULL, &ret, dig_and_pause, &depth, sizeof(depth));
         ck_assert_int_eq(ret, 0);
     }
     ck_assert_uint_eq(pool_tls.idle_count, POOL);
     size_t after = rss_bytes();
-#ifdef ASYNCJOB_TSAN
+#if TEST_TSAN
     /* TSan's shadow of the stacks (several times their size) is TSan's and stays
      * resident: what must go is the stacks' own pages. */
     ck_assert_msg(after + POOL * DEEP * 3 / 4 <= deep,
@@ -687,18 +640,16 @@ START_TEST(peak_after_deep_and_shallow_jobs)
     ASYNC_JOB *job = NULL;
     int ret;
     size_t depth = DEEP;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, dig_job, &depth, sizeof(depth)),
-                     ASYNC_FINISH);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_at_once, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, dig_job, &depth, sizeof(depth));
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_at_once, NULL, 0);
     ck_assert_uint_le(asyncjob_stack_peak(job), slack());
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_at_once, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, pause_at_once, NULL, 0);
 
     depth = 40 * KIB; /* below the depth that gives pages back */
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, dig_job, &depth, sizeof(depth)),
-                     ASYNC_FINISH);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_at_once, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, dig_job, &depth, sizeof(depth));
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_at_once, NULL, 0);
     ck_assert_uint_ge(asyncjob_stack_peak(job), 40 * KIB);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, pause_at_once, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, pause_at_once, NULL, 0);
     ASYNC_cleanup_thread();
 }
 END_TEST
@@ -759,8 +710,7 @@ START_TEST(trim_refused_inside_a_job)
     ASYNC_JOB *job = NULL;
     int ret;
     size_t out[2] = { 99, 0 }, *p = out;
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, trim_inside, &p, sizeof(p)),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, trim_inside, &p, sizeof(p));
     ck_assert_uint_eq(out[0], 0);
     ck_assert_uint_eq(out[1], ASYNCJOB_EINJOB);
     ck_assert_uint_eq(asyncjob_trim_thread(0), 4); /* nothing was freed from inside */
@@ -768,33 +718,14 @@ START_TEST(trim_refused_inside_a_job)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("stack_size");
-    TCase *tc = tcase_create("stack_size");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, default_size_is_32k);
-    tcase_add_test(tc, environment_sets_the_first_size);
-    tcase_add_test(tc, invalid_environment_is_ignored);
-    tcase_add_test(tc, environment_is_read_once);
-    tcase_add_test(tc, set_rejects_out_of_range);
-    tcase_add_test(tc, set_accepts_range_and_rounds_to_pages);
-    tcase_add_test(tc, new_stacks_have_the_new_size);
-    tcase_add_test(tc, other_threads_replace_small_stacks);
-    tcase_add_test(tc, custom_allocator_gets_the_size);
-    tcase_add_test(tc, custom_allocator_giving_less_is_pooled);
-    tcase_add_test(tc, deep_job_finishes_with_256k);
-    tcase_add_test(tc, deep_job_dies_at_guard_by_default);
-    tcase_add_test(tc, peak_of_a_job_paused_20k_deep);
-    tcase_add_test(tc, peak_of_a_fresh_job_is_small);
-    tcase_add_test(tc, peak_errors);
-    tcase_add_test(tc, peak_of_custom_stack_is_0);
-    tcase_add_test(tc, deep_pool_falls_back_to_fresh_rss);
-    tcase_add_test(tc, peak_after_deep_and_shallow_jobs);
-    tcase_add_test(tc, trim_frees_idle_jobs);
-    tcase_add_test(tc, trim_refused_inside_a_job);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("stack_size", 120, NULL, default_size_is_32k, environment_sets_the_first_size,
+      invalid_environment_is_ignored, environment_is_read_once, set_rejects_out_of_range,
+      set_accepts_range_and_rounds_to_pages, new_stacks_have_the_new_size,
+      other_threads_replace_small_stacks, custom_allocator_gets_the_size,
+      custom_allocator_giving_less_is_pooled, deep_job_finishes_with_256k,
+      deep_job_dies_at_guard_by_default, peak_of_a_job_paused_20k_deep,
+      peak_of_a_fresh_job_is_small, peak_errors, peak_of_custom_stack_is_0,
+      deep_pool_falls_back_to_fresh_rss, peak_after_deep_and_shallow_jobs, trim_frees_idle_jobs,
+      trim_refused_inside_a_job)
 
 #include "tap_main.h"

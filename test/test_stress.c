@@ -11,21 +11,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifdef HAVE_VALGRIND_VALGRIND_H
-# include <valgrind/valgrind.h>
-#endif
-
 #include "asyncjob.h"
+#include "check_suite.h"
+#include "sanitizers.h"
 
 /* Sizes: valgrind runs every thread on one core at a fraction of native speed, so the
  * job counts shrink there; the shape of the test (threads, pauses, exits) stays. */
 static int under_valgrind(void)
 {
-#ifdef HAVE_VALGRIND_VALGRIND_H
     return RUNNING_ON_VALGRIND != 0;
-#else
-    return 0;
-#endif
 }
 
 #define MAX_BATCH 32   /* jobs one thread keeps in flight at once */
@@ -264,17 +258,8 @@ START_TEST(stress_main_thread_alongside_workers)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("stress");
-    TCase *tc = tcase_create("stress");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, stress_two_threads_with_cleanup);
-    tcase_add_test(tc, stress_eight_threads_half_exit_without_cleanup);
-    tcase_add_test(tc, stress_thread_waves_without_cleanup);
-    tcase_add_test(tc, stress_main_thread_alongside_workers);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("stress", 600, NULL, stress_two_threads_with_cleanup,
+      stress_eight_threads_half_exit_without_cleanup, stress_thread_waves_without_cleanup,
+      stress_main_thread_alongside_workers)
 
 #include "tap_main.h"

@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <check.h>
-#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -16,6 +15,9 @@
 #include <unistd.h>
 
 #include "asyncjob.h"
+#include "check_suite.h"
+#include "child.h"
+#include "sanitizers.h"
 
 /* What the sanitizers print when they see something wrong or stop trusting themselves.
  * (Valgrind writes to a descriptor of its own, not the child's stderr: under valgrind an
@@ -31,39 +33,14 @@ static const char *const tool_words[] = {
  * (as much as fits) in `out`. */
 static int run_child(void (*body)(void), char *out, size_t size)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    int fd;
+    pid_t pid = fork_piped(1, &fd);
     if (pid == 0) {
-        close(fds[0]);
-        if (dup2(fds[1], 2) < 0)
-            _exit(70);
         body();
         _exit(0);
     }
-    close(fds[1]);
-    /* Read to the end, dropping what does not fit, so the child never blocks on a full
-     * pipe or dies of SIGPIPE. */
-    size_t len = 0;
-    for (;;) {
-        char sink[4096];
-        int full = len == size - 1;
-        ssize_t n = full ? read(fds[0], sink, sizeof(sink))
-                         : read(fds[0], out + len, size - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (!full)
-            len += (size_t)n;
-    }
-    out[len] = '\0';
-    close(fds[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return status;
+    out[read_to_end(fd, out, size - 1)] = '\0';
+    return wait_child(pid);
 }
 
 static char child_out[16384];
@@ -83,7 +60,7 @@ static void run_quietly(void (*body)(void))
     }
 }
 
-#if defined(ASYNCJOB_ASAN) || defined(ASYNCJOB_TSAN)
+#if TEST_SANITIZED
 /* Run `body` in a child; fail unless it dies (not exit 0) with all of `words` in its
  * output: a tool must catch the bug planted in `body`, and say where it is. */
 static void run_expecting_report(void (*body)(void), const char *const *words, size_t n)
@@ -217,7 +194,7 @@ END_TEST
 
 /* ---- the tools still catch real bugs inside jobs (only built for that tool) ---- */
 
-#ifdef ASYNCJOB_ASAN
+#if TEST_ASAN
 /* Use-after-return detection is what breaks first when fake stacks are mishandled across
  * switches, so these tests always run with it, whatever ASAN_OPTIONS says. */
 const char *__asan_default_options(void);
@@ -293,9 +270,9 @@ START_TEST(asan_catches_use_after_return_in_job)
     run_expecting_report(use_after_return_body, words, 2);
 }
 END_TEST
-#endif /* ASYNCJOB_ASAN */
+#endif /* TEST_ASAN */
 
-#ifdef ASYNCJOB_TSAN
+#if TEST_TSAN
 /* Two threads, each inside a job that paused once, write one plain variable with no
  * synchronisation between them: TSan must see the race and name the job function. */
 static int racy_variable;
@@ -337,24 +314,21 @@ START_TEST(tsan_catches_race_between_jobs)
     run_expecting_report(race_body, words, 2);
 }
 END_TEST
-#endif /* ASYNCJOB_TSAN */
+#endif /* TEST_TSAN */
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("tools");
-    TCase *tc = tcase_create("tools");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, longjmp_inside_job_is_clean);
-    tcase_add_test(tc, deep_frames_across_pauses_are_clean);
-#ifdef ASYNCJOB_ASAN
-    tcase_add_test(tc, asan_catches_stack_buffer_overflow_in_job);
-    tcase_add_test(tc, asan_catches_use_after_return_in_job);
+    const TTest *tests[] = {
+        longjmp_inside_job_is_clean, deep_frames_across_pauses_are_clean,
+#if TEST_ASAN
+        asan_catches_stack_buffer_overflow_in_job, asan_catches_use_after_return_in_job,
 #endif
-#ifdef ASYNCJOB_TSAN
-    tcase_add_test(tc, tsan_catches_race_between_jobs);
+#if TEST_TSAN
+        tsan_catches_race_between_jobs,
 #endif
-    suite_add_tcase(s, tc);
-    return s;
+        NULL
+    };
+    return suite_of("tools", 120, NULL, tests);
 }
 
 #include "tap_main.h"

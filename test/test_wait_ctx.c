@@ -1,13 +1,29 @@
 /*
  * test_wait_ctx.c: every ASYNC_WAIT_CTX_* function through the public API, the cleanup
  * rules, NULL-ctx safety, and the reset rule of the change tracking across a job's
- * pause, resume and finish, as ASYNC-API.md section 4 states them.
+ * pause, resume and finish, as ASYNC_WAIT_CTX_new(3) states them (its "Change tracking").
  */
 #include <asyncjob.h>
 
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "check_suite.h"
+
+/* Adding an entry must succeed. */
+#define add_fd(ctx, key, fd, data, cleanup)                                                \
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd((ctx), (key), (fd), (data), (cleanup)), 1)
+
+/* `key` must be found with `want_fd` and `want_data` (a NULL data is written, too). */
+#define expect_fd(ctx, key, want_fd, want_data)                                            \
+    do {                                                                                   \
+        OSSL_ASYNC_FD fd_ = -1;                                                            \
+        void *data_ = &fd_;                                                                \
+        ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd((ctx), (key), &fd_, &data_), 1);            \
+        ck_assert_int_eq(fd_, (want_fd));                                                  \
+        ck_assert_ptr_eq(data_, (want_data));                                              \
+    } while (0)
 
 /* Distinct keys: only their addresses matter. */
 static const char key_a[] = "key", key_b[] = "key", key_c[] = "c", key_d[] = "d";
@@ -120,22 +136,13 @@ START_TEST(set_and_get_fd)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int data_a, data_c;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 5, &data_a, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 6, &data_c, NULL), 1);
+    add_fd(ctx, key_a, 5, &data_a, record_cleanup);
+    add_fd(ctx, key_c, 6, &data_c, NULL);
     /* data and cleanup may be NULL. */
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 8, NULL, NULL), 1);
-    OSSL_ASYNC_FD fd = -1;
-    void *data = NULL;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 1);
-    ck_assert_int_eq(fd, 5);
-    ck_assert_ptr_eq(data, &data_a);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_c, &fd, &data), 1);
-    ck_assert_int_eq(fd, 6);
-    ck_assert_ptr_eq(data, &data_c);
-    data = &fd;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_d, &fd, &data), 1);
-    ck_assert_int_eq(fd, 8);
-    ck_assert_ptr_null(data);
+    add_fd(ctx, key_d, 8, NULL, NULL);
+    expect_fd(ctx, key_a, 5, &data_a);
+    expect_fd(ctx, key_c, 6, &data_c);
+    expect_fd(ctx, key_d, 8, NULL);
     ASYNC_WAIT_CTX_free(ctx);
 }
 END_TEST
@@ -149,7 +156,7 @@ START_TEST(get_fd_missing_untouched)
     ck_assert_int_eq(fd, 4242);
     ck_assert_ptr_eq(data, &fd);
     /* Keys are compared as pointers: key_b has key_a's contents but is another key. */
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 3, NULL, NULL), 1);
+    add_fd(ctx, key_a, 3, NULL, NULL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_b, &fd, &data), 0);
     ck_assert_int_eq(fd, 4242);
     ck_assert_ptr_eq(data, &fd);
@@ -161,20 +168,14 @@ START_TEST(duplicate_keys_newest_wins)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int d1, d2;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 3, &d1, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 4, &d2, record_cleanup), 1);
+    add_fd(ctx, key_a, 3, &d1, record_cleanup);
+    add_fd(ctx, key_a, 4, &d2, record_cleanup);
     ck_assert_uint_eq(count_fds(ctx), 2);
-    OSSL_ASYNC_FD fd = -1;
-    void *data = NULL;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 1);
-    ck_assert_int_eq(fd, 4);
-    ck_assert_ptr_eq(data, &d2);
+    expect_fd(ctx, key_a, 4, &d2);
     /* Clearing the key removes the newest entry; the older one shows through. */
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
     ck_assert_uint_eq(count_fds(ctx), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 1);
-    ck_assert_int_eq(fd, 3);
-    ck_assert_ptr_eq(data, &d1);
+    expect_fd(ctx, key_a, 3, &d1);
     ASYNC_WAIT_CTX_free(ctx);
     /* Both entries were real: the remaining one is cleaned up on free. */
     ck_assert_int_eq(n_cleanups, 1);
@@ -185,9 +186,9 @@ END_TEST
 START_TEST(get_all_fds_newest_first)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 10, NULL, NULL), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 11, NULL, NULL), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 12, NULL, NULL), 1);
+    add_fd(ctx, key_a, 10, NULL, NULL);
+    add_fd(ctx, key_b, 11, NULL, NULL);
+    add_fd(ctx, key_c, 12, NULL, NULL);
     /* Count-only mode. */
     ck_assert_uint_eq(count_fds(ctx), 3);
     OSSL_ASYNC_FD fds[5] = { -1, -1, -1, -1, -1 };
@@ -205,8 +206,8 @@ END_TEST
 START_TEST(get_changed_fds_counts_adds)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 21, NULL, NULL), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 20, NULL, NULL), 1);
+    add_fd(ctx, key_a, 21, NULL, NULL);
+    add_fd(ctx, key_b, 20, NULL, NULL);
     static const OSSL_ASYNC_FD want[] = { 20, 21 };
     expect_changes(ctx, 2, want, 0, NULL);
     ASYNC_WAIT_CTX_free(ctx);
@@ -217,8 +218,8 @@ START_TEST(clear_fd_cancels_add_in_segment)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int d;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 7, &d, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 8, NULL, NULL), 1);
+    add_fd(ctx, key_a, 7, &d, record_cleanup);
+    add_fd(ctx, key_c, 8, NULL, NULL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
     ck_assert_int_eq(n_cleanups, 0);
     /* Added and cleared since the last reset: as if never added. */
@@ -238,7 +239,7 @@ START_TEST(clear_fd_missing_key)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 0);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 1, NULL, NULL), 1);
+    add_fd(ctx, key_a, 1, NULL, NULL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_b), 0);
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 0);
@@ -250,9 +251,9 @@ START_TEST(free_calls_cleanup_per_entry)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int d1, d2;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 31, &d1, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 32, &d2, record_cleanup), 1);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 33, NULL, NULL), 1);
+    add_fd(ctx, key_a, 31, &d1, record_cleanup);
+    add_fd(ctx, key_c, 32, &d2, record_cleanup);
+    add_fd(ctx, key_d, 33, NULL, NULL);
     ck_assert_int_eq(n_cleanups, 0);
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(n_cleanups, 2);
@@ -311,7 +312,7 @@ START_TEST(null_ctx_safe)
 
     ASYNC_WAIT_CTX_free(NULL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(NULL, key_a, 1, NULL, record_cleanup), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_error(ASYNCJOB_EINVAL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(NULL, key_a, &fd, &data), 0);
     ck_assert_int_eq(fd, 9);
     ck_assert_ptr_eq(data, &fd);
@@ -324,7 +325,7 @@ START_TEST(null_ctx_safe)
     ck_assert_ptr_eq((void *)cb, (void *)my_callback);
     ck_assert_int_eq(ASYNC_WAIT_CTX_set_status(NULL, ASYNC_STATUS_OK), 0);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_status(NULL), 0);
-    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    expect_error(ASYNCJOB_EINVAL);
     ck_assert_int_eq(n_cleanups, 0);
     ck_assert_int_eq(callback_calls, 0);
 }
@@ -377,16 +378,16 @@ START_TEST(reset_after_pause_shows_last_segment)
     ASYNC_WAIT_CTX *ctx = new_ctx();
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
     static const OSSL_ASYNC_FD seg0[] = { 40, 41 };
     expect_changes(ctx, 2, seg0, 0, NULL);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
     /* Only segment 1: D added, A cleared (it was added in an earlier segment). */
     static const OSSL_ASYNC_FD seg1_add[] = { 42 }, seg1_del[] = { 40 };
     expect_changes(ctx, 1, seg1_add, 1, seg1_del);
     /* A cleared entry is no longer listed. */
     ck_assert_uint_eq(count_fds(ctx), 2);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, ctx, &ret, three_segments, NULL, 0);
     ASYNC_WAIT_CTX_free(ctx);
 }
 END_TEST
@@ -397,15 +398,15 @@ START_TEST(reset_on_resume)
     ASYNC_JOB *job = NULL;
     int ret;
     /* Changes made before the start count as the first segment's. */
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 50, NULL, NULL), 1);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    add_fd(ctx, key_d, 50, NULL, NULL);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
     ck_assert_uint_eq(seen_at_start[0].na, 1);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
     /* Right after the resume, inside the job: counts are 0, all 3 entries still live. */
     ck_assert_uint_eq(seen_at_start[1].na, 0);
     ck_assert_uint_eq(seen_at_start[1].nd, 0);
     ck_assert_uint_eq(seen_at_start[1].all, 3);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, ctx, &ret, three_segments, NULL, 0);
     /* After the second resume the cleared A was dropped: C, D(42) and D(50) remain. */
     ck_assert_uint_eq(seen_at_start[2].na, 0);
     ck_assert_uint_eq(seen_at_start[2].nd, 0);
@@ -419,9 +420,9 @@ START_TEST(final_segment_visible_after_finish)
     ASYNC_WAIT_CTX *ctx = new_ctx();
     ASYNC_JOB *job = NULL;
     int ret = 0;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, three_segments, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
+    expect_start(ASYNC_FINISH, &job, ctx, &ret, three_segments, NULL, 0);
     ck_assert_int_eq(ret, 1);
     /* Segment 2: B added, C cleared. */
     static const OSSL_ASYNC_FD add[] = { 43 }, del[] = { 41 };
@@ -458,13 +459,11 @@ START_TEST(clear_fd_marks_cleared_never_cleans_up)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
     int d;
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 60, &d, record_cleanup), 1);
+    add_fd(ctx, key_a, 60, &d, record_cleanup);
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
-                     ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, clear_after_pause, NULL, 0);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, clear_after_pause, NULL, 0);
     /* The entry predates the last reset: clearing marks it, reported as deleted. */
     static const OSSL_ASYNC_FD del[] = { 60 };
     expect_changes(ctx, 0, NULL, 1, del);
@@ -474,8 +473,7 @@ START_TEST(clear_fd_marks_cleared_never_cleans_up)
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 0);
     ck_assert_int_eq(n_cleanups, 0);
     /* The next resume drops it, still without cleanup. */
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, ctx, &ret, clear_after_pause, NULL, 0);
     expect_changes(ctx, 0, NULL, 0, NULL);
     ck_assert_int_eq(n_cleanups, 0);
     ASYNC_WAIT_CTX_free(ctx);
@@ -486,21 +484,18 @@ END_TEST
 START_TEST(free_skips_marked_cleared_entry)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 61, NULL, record_cleanup), 1);
+    add_fd(ctx, key_a, 61, NULL, record_cleanup);
     ASYNC_JOB *job = NULL;
     int ret;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
-                     ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, clear_after_pause, NULL, 0),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, clear_after_pause, NULL, 0);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, clear_after_pause, NULL, 0);
     /* The entry is marked cleared but not yet dropped (the job is still paused): free
      * must not clean it up. */
     static const OSSL_ASYNC_FD del[] = { 61 };
     expect_changes(ctx, 0, NULL, 1, del);
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(n_cleanups, 0);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, clear_after_pause, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, clear_after_pause, NULL, 0);
     ck_assert_int_eq(n_cleanups, 0);
 }
 END_TEST
@@ -517,23 +512,23 @@ START_TEST(reset_only_for_own_ctx)
 {
     ASYNC_WAIT_CTX *ctx1 = new_ctx(), *ctx2 = new_ctx();
     ASYNC_JOB *j1 = NULL, *j2 = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&j1, ctx1, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx1, key_a, 70, NULL, NULL), 1);
+    expect_start(ASYNC_PAUSE, &j1, ctx1, NULL, pause_twice, NULL, 0);
+    add_fd(ctx1, key_a, 70, NULL, NULL);
     /* Resuming a job of another ctx, or a job without one, leaves ctx1's tracking alone. */
-    ck_assert_int_eq(ASYNC_start_job(&j2, ctx2, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&j2, ctx2, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&j2, ctx2, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &j2, ctx2, NULL, pause_twice, NULL, 0);
+    expect_start(ASYNC_PAUSE, &j2, ctx2, NULL, pause_twice, NULL, 0);
+    expect_start(ASYNC_FINISH, &j2, ctx2, NULL, pause_twice, NULL, 0);
     ASYNC_JOB *j3 = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&j3, NULL, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&j3, NULL, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &j3, NULL, NULL, pause_twice, NULL, 0);
+    expect_start(ASYNC_PAUSE, &j3, NULL, NULL, pause_twice, NULL, 0);
     static const OSSL_ASYNC_FD add[] = { 70 };
     expect_changes(ctx1, 1, add, 0, NULL);
     /* Resuming ctx1's own job resets it. */
-    ck_assert_int_eq(ASYNC_start_job(&j1, ctx1, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &j1, ctx1, NULL, pause_twice, NULL, 0);
     expect_changes(ctx1, 0, NULL, 0, NULL);
     ck_assert_uint_eq(count_fds(ctx1), 1);
-    ck_assert_int_eq(ASYNC_start_job(&j1, ctx1, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
-    ck_assert_int_eq(ASYNC_start_job(&j3, NULL, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &j1, ctx1, NULL, pause_twice, NULL, 0);
+    expect_start(ASYNC_FINISH, &j3, NULL, NULL, pause_twice, NULL, 0);
     ASYNC_WAIT_CTX_free(ctx1);
     ASYNC_WAIT_CTX_free(ctx2);
 }
@@ -544,14 +539,14 @@ START_TEST(start_does_not_reset)
     /* The reset happens on a resume only: changes made before a start (by the caller, or
      * a previous job's final segment) still count at the new job's first pause. */
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 80, NULL, NULL), 1);
+    add_fd(ctx, key_a, 80, NULL, NULL);
     ASYNC_JOB *job = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, NULL, pause_twice, NULL, 0);
     static const OSSL_ASYNC_FD add[] = { 80 };
     expect_changes(ctx, 1, add, 0, NULL);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, NULL, pause_twice, NULL, 0);
     expect_changes(ctx, 0, NULL, 0, NULL);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, ctx, NULL, pause_twice, NULL, 0);
     ASYNC_WAIT_CTX_free(ctx);
 }
 END_TEST
@@ -573,12 +568,11 @@ static int look_after_free(void *arg)
 START_TEST(freed_ctx_detached_from_paused_job)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 90, NULL, record_cleanup), 1);
+    add_fd(ctx, key_a, 90, NULL, record_cleanup);
     ASYNC_JOB *job = NULL, *other = NULL;
     int ret = 0, ret2 = 0;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, &ret, look_after_free, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&other, ctx, &ret2, look_after_free, NULL, 0),
-                     ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, look_after_free, NULL, 0);
+    expect_start(ASYNC_PAUSE, &other, ctx, &ret2, look_after_free, NULL, 0);
     ck_assert_ptr_eq(ASYNC_get_wait_ctx(job), ctx);
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(cleanups_of(90), 1);
@@ -587,20 +581,17 @@ START_TEST(freed_ctx_detached_from_paused_job)
     ck_assert_ptr_null(ASYNC_get_wait_ctx(other));
     ctx_after_resume[0] = ctx_after_resume[1] = (ASYNC_WAIT_CTX *)&ret;
     /* Resuming (which would reset the ctx's tracking) must not touch the freed ctx. */
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, look_after_free, NULL, 0), ASYNC_PAUSE);
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, look_after_free, NULL, 0);
     ck_assert_ptr_null(ctx_after_resume[0]);
-    ck_assert_int_eq(ASYNC_start_job(&job, NULL, &ret, look_after_free, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_FINISH, &job, NULL, &ret, look_after_free, NULL, 0);
     ck_assert_ptr_null(ctx_after_resume[1]);
     ck_assert_int_eq(ret, 17);
-    ck_assert_int_eq(ASYNC_start_job(&other, NULL, &ret2, look_after_free, NULL, 0),
-                     ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&other, NULL, &ret2, look_after_free, NULL, 0),
-                     ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &other, NULL, &ret2, look_after_free, NULL, 0);
+    expect_start(ASYNC_FINISH, &other, NULL, &ret2, look_after_free, NULL, 0);
     ck_assert_int_eq(ret2, 17);
     /* A new ctx (likely at the freed one's address) is not affected by those jobs. */
     ASYNC_WAIT_CTX *ctx2 = new_ctx();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(ctx2, key_b, 91, NULL, NULL), 1);
+    add_fd(ctx2, key_b, 91, NULL, NULL);
     static const OSSL_ASYNC_FD add[] = { 91 };
     expect_changes(ctx2, 1, add, 0, NULL);
     ASYNC_WAIT_CTX_free(ctx2);
@@ -613,42 +604,21 @@ START_TEST(callback_never_called_by_library)
     ASYNC_WAIT_CTX *ctx = new_ctx();
     ck_assert_int_eq(ASYNC_WAIT_CTX_set_callback(ctx, my_callback, NULL), 1);
     ASYNC_JOB *job = NULL;
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_PAUSE);
-    ck_assert_int_eq(ASYNC_start_job(&job, ctx, NULL, pause_twice, NULL, 0), ASYNC_FINISH);
+    expect_start(ASYNC_PAUSE, &job, ctx, NULL, pause_twice, NULL, 0);
+    expect_start(ASYNC_PAUSE, &job, ctx, NULL, pause_twice, NULL, 0);
+    expect_start(ASYNC_FINISH, &job, ctx, NULL, pause_twice, NULL, 0);
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(callback_calls, 0);
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("wait_ctx");
-    TCase *tc = tcase_create("wait_ctx");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, new_defaults);
-    tcase_add_test(tc, status_values);
-    tcase_add_test(tc, set_and_get_fd);
-    tcase_add_test(tc, get_fd_missing_untouched);
-    tcase_add_test(tc, duplicate_keys_newest_wins);
-    tcase_add_test(tc, get_all_fds_newest_first);
-    tcase_add_test(tc, get_changed_fds_counts_adds);
-    tcase_add_test(tc, clear_fd_cancels_add_in_segment);
-    tcase_add_test(tc, clear_fd_missing_key);
-    tcase_add_test(tc, free_calls_cleanup_per_entry);
-    tcase_add_test(tc, callback_set_get);
-    tcase_add_test(tc, null_ctx_safe);
-    tcase_add_test(tc, reset_after_pause_shows_last_segment);
-    tcase_add_test(tc, reset_on_resume);
-    tcase_add_test(tc, final_segment_visible_after_finish);
-    tcase_add_test(tc, clear_fd_marks_cleared_never_cleans_up);
-    tcase_add_test(tc, free_skips_marked_cleared_entry);
-    tcase_add_test(tc, reset_only_for_own_ctx);
-    tcase_add_test(tc, start_does_not_reset);
-    tcase_add_test(tc, freed_ctx_detached_from_paused_job);
-    tcase_add_test(tc, callback_never_called_by_library);
-    suite_add_tcase(s, tc);
-    return s;
-}
+SUITE("wait_ctx", 30, NULL, new_defaults, status_values, set_and_get_fd,
+      get_fd_missing_untouched, duplicate_keys_newest_wins, get_all_fds_newest_first,
+      get_changed_fds_counts_adds, clear_fd_cancels_add_in_segment, clear_fd_missing_key,
+      free_calls_cleanup_per_entry, callback_set_get, null_ctx_safe,
+      reset_after_pause_shows_last_segment, reset_on_resume, final_segment_visible_after_finish,
+      clear_fd_marks_cleared_never_cleans_up, free_skips_marked_cleared_entry,
+      reset_only_for_own_ctx, start_does_not_reset, freed_ctx_detached_from_paused_job,
+      callback_never_called_by_library)
 
 #include "tap_main.h"

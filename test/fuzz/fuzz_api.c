@@ -1,8 +1,9 @@
 /*
  * fuzz_api.c: a libFuzzer target that reads its input as a program of asyncjob API calls
  * over 8 job slots and 4 wait ctx slots, and checks every result against a small model of
- * the contract (ASYNC-API.md): return codes, error codes, handles, fd lists, change counts,
- * cleanup calls, pool accounting (live stacks), and the allocation count of every call.
+ * the contract (ASYNC_start_job(3), ASYNC_WAIT_CTX_new(3), asyncjob_strerror(3)): return
+ * codes, error codes, handles, fd lists, change counts, cleanup calls, pool accounting (live
+ * stacks), and the allocation count of every call.
  *
  * One interpreter serves both sides of a switch: the driver runs it on the thread's own
  * stack, and each job's body runs it on the job's stack, so an input mixes calls made
