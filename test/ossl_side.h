@@ -6,12 +6,9 @@
 #ifndef ASYNCJOB_TEST_OSSL_SIDE_H
 #define ASYNCJOB_TEST_OSSL_SIDE_H
 
-/*
- * Run one libcrypto ASYNC job that pauses `pauses` times and resume it until it finishes.
- * Between pauses the job calls `inner` (if not NULL) and adds what it returns. Returns
- * 1000 + pauses + the sum of inner()'s results, or a negative number naming the check that
- * failed inside (see ossl_side.c).
- */
+/* Run one libcrypto job that pauses `pauses` times, calling `inner` (if not NULL) between
+ * pauses. Returns 1000 + pauses + the sum of inner()'s results, or a negative number
+ * naming the check that failed inside (ossl_side.c). */
 int ossl_side_run(int pauses, int (*inner)(void));
 
 /* The file that defines the ASYNC_start_job this object's calls are bound to. */

@@ -58,13 +58,9 @@ static long heap_in_use(void)
 #endif
 }
 
-/*
- * Run a walk repeatedly and compare the heap across the last runs. A single before/after
- * comparison is noisy because glibc's tcache keeps up to seven freed chunks per size
- * class counted as in use (and calloc never takes them back), but those bins are full
- * after a few runs. From then on a deterministic walk leaves the heap as it found it, so
- * any growth across the last two runs is a leak.
- */
+/* Run a walk repeatedly and compare the heap across the last two runs: glibc's tcache
+ * counts up to seven freed chunks per size as in use until its bins fill, after which a
+ * deterministic walk leaves the heap as it found it, so any growth is a leak. */
 #define WARM_RUNS 10
 static void repeated(void (*walk)(void), const char *what)
 {

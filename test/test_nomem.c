@@ -16,13 +16,9 @@
 #include "check_suite.h"
 #include "sanitizers.h"
 
-/*
- * The library's live heap blocks. The test is linked with -Wl,--wrap for malloc, calloc
- * and free, so every call the statically linked objects make lands here (mallinfo()
- * cannot serve: glibc's per-thread cache holds freed chunks that it counts as in use).
- * Blocks are remembered by address, so that frees of blocks the C library allocated for
- * itself (strdup, fopen, ...) do not count. Tests run single-threaded.
- */
+/* The library's live heap blocks, through -Wl,--wrap for malloc, calloc and free (glibc's
+ * tcache makes mallinfo() count freed chunks). Blocks are known by address, so that frees
+ * of the C library's own blocks do not count. Tests run single-threaded. */
 void *__real_malloc(size_t size);
 void *__real_calloc(size_t n, size_t size);
 void __real_free(void *p);

@@ -104,10 +104,9 @@ static int pause_once(void *arg)
     return 0;
 }
 
-/* Four stacks made one after the other lie next to each other (carved upwards from one
- * mapping). Two paused jobs take the two newest (LIFO), so the overflowing job runs on the
- * one made just before them, right above another job's stack: only the guard between them
- * stops the recursion. */
+/* Four stacks made in a row lie next to each other in one slab. Two paused jobs take the
+ * two newest (LIFO), so the overflowing job runs right above another job's stack: only
+ * the guard between them stops the recursion. */
 static int pause_two_neighbours(void)
 {
     ASYNC_JOB *paused[2] = { NULL, NULL };

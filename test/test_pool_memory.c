@@ -72,11 +72,9 @@ static int run_threads(int total, int own_stacks)
     return bad;
 }
 
-/* Lines of /proc/self/maps, and the bytes they map. With `skip_rwx`, mappings that are
- * readable, writable and executable at once are left out: under valgrind those are
- * valgrind's own memory (its translations, and a 1 MiB stack for each thread slot it
- * opens, which a loaded machine makes it open more of), while nothing in this test maps
- * memory rwx. */
+/* Lines of /proc/self/maps, and the bytes they map. `skip_rwx` leaves out rwx mappings:
+ * under valgrind those are valgrind's own (translations, thread-slot stacks, more of them
+ * on a loaded machine), and nothing this test maps is rwx. */
 static void read_maps(int skip_rwx, long *lines, unsigned long long *bytes)
 {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -115,16 +113,9 @@ START_TEST(thread_exit_frees_mappings)
     read_maps(under_valgrind, &lines0, &bytes0);
     ck_assert_int_eq(run_threads(400, !under_valgrind), 0);
     read_maps(under_valgrind, &lines1, &bytes1);
-    /* 400 threads with 5 default stacks each (40 KiB per stack) would have left up to
-     * 2,000 mappings and at least 70 MiB behind had the stacks leaked. Without sanitizers
-     * or valgrind the maps come back exactly. AddressSanitizer's allocator maps a few more
-     * regions of its own as it goes, so there a little slack is allowed, far below any
-     * real leak. Under valgrind, its rwx memory is not counted (see read_maps); what is
-     * left still moves a little (the guard pages around valgrind's thread-slot stacks,
-     * 16 KiB a slot, and the C library's stack cache), so 256 KiB of slack is allowed:
-     * seven leaked stacks (40 KiB each, guard page included) out of 2,000 exceed it. */
-    /* A C library without glibc's arena knob (musl) may keep a page or a mapping more
-     * of its own heap after more threads: a little slack, the same as valgrind's. */
+    /* Leaked, 400 threads' 5 stacks each would leave 2,000 mappings and 70 MiB. The maps
+     * come back exactly, but for ASan's allocator (4 MiB), valgrind's thread slots and a
+     * libc without M_ARENA_MAX (musl: 256 KiB, less than seven leaked stacks). */
 #ifdef M_ARENA_MAX
     const int other_libc = 0;
 #else
@@ -138,10 +129,9 @@ START_TEST(thread_exit_frees_mappings)
 }
 END_TEST
 
-/* asyncjob(7): each thread maps room for several default stacks at a time, and what it
- * has not handed out is unmapped by ASYNC_cleanup_thread(). One job started, finished and
- * cleaned up must leave the maps as they were, but for the C library's heap growing (at
- * most 132 KiB by default); the 15 stacks made ahead take about 540 KiB. */
+/* asyncjob(7): what a thread's slab has not handed out is unmapped by
+ * ASYNC_cleanup_thread(). So one job and a cleanup leave the maps as they were but for the
+ * heap (at most 132 KiB), far below the 15 stacks made ahead (about 540 KiB). */
 START_TEST(cleanup_unmaps_stacks_made_ahead)
 {
     if (TEST_SANITIZED)

@@ -20,9 +20,8 @@
 #include "sanitizers.h"
 
 /* What the sanitizers print when they see something wrong or stop trusting themselves.
- * (Valgrind writes to a descriptor of its own, not the child's stderr: under valgrind an
- * error shows as the child's exit status, through --error-exitcode, and the stack-switch
- * warning is caught by test/valgrind-check.sh.) */
+ * Valgrind reports elsewhere: through the child's exit status (--error-exitcode), and
+ * test/valgrind-check.sh catches its stack-switch warning. */
 static const char *const tool_words[] = {
     "Sanitizer",        /* ASan, UBSan, TSan, LSan reports and warnings */
     "ASan is ignoring", /* __asan_handle_no_return on a stack ASan does not know */
