@@ -149,10 +149,8 @@ if command -v gdb >/dev/null 2>&1; then
 else
   bad "gdb is not installed (Debian package gdb): cannot check the extension"
 fi
-# --- OpenSSL drop-in ---
-# When configure built it (libcrypto >= 3.0 found), the drop-in, its launcher and its page
-# are installed, the launcher runs the openssl program on it, and libasyncjob.so does not
-# depend on it.
+# OpenSSL drop-in, when configure built it: installed with its launcher and page, the
+# launcher runs openssl on it, and libasyncjob.so does not depend on it.
 dropin=$libdir/libasyncjob-openssl.so
 if grep -q 'OpenSSL drop-in (libasyncjob-openssl.so): yes' "$work/build/configure.out"; then
   check "libasyncjob-openssl.so installed" test -f "$dropin"
@@ -173,7 +171,6 @@ else
 fi
 check "libasyncjob.so does not NEED the drop-in" \
   sh -c "! readelf -d '$so' | grep NEEDED | grep -q 'libasyncjob-openssl'"
-# --- end OpenSSL drop-in ---
 
 echo "=== make uninstall"
 if (cd "$work/build" && make uninstall >uninstall.out 2>&1); then
