@@ -1,38 +1,39 @@
 #!/bin/sh
-# seed_example.sh: builds the example program of OpenSSL's ASYNC_start_job(3) page (the seed
-# page the project started from) against this build of asyncjob, with only its includes
-# changed (<sys/select.h> added for its select(), which glibc's headers bring in unasked and
-# musl's do not) and OPENSSL_malloc/OPENSSL_free mapped to malloc/free (<asyncjob.h>
-# declares no allocation functions), and compares its output with the output the page
-# prints. The page is OpenSSL's text, so it is not part of this repository: the script
-# reads it from $ASYNCJOB_SEED_PAGE, or from the shared/seed folder beside the source tree,
-# and reports SKIP when neither exists.
-# Prints TAP.
+# seed_example.sh: builds the example program of OpenSSL's ASYNC_start_job(3) page against
+# this build, with its includes changed (<asyncjob.h>; <sys/select.h>, which musl does not
+# bring in unasked) and OPENSSL_malloc/free mapped to malloc/free, and compares its output
+# with the output the page prints. The page is read from $ASYNCJOB_SEED_PAGE (plain text)
+# or from Debian's libssl-doc, rendered with groff; SKIP when neither is there. Prints TAP.
 srcdir=${srcdir:-.}
 echo "1..1"
-page=${ASYNCJOB_SEED_PAGE:-}
-if test -z "$page"; then
-  for d in "$srcdir/../shared/seed" "$srcdir/../../shared/seed" /work/shared/seed; do
-    if test -f "$d/ASYNC_start_job.3ossl.txt"; then page=$d/ASYNC_start_job.3ossl.txt; break; fi
-  done
-fi
-if test -z "$page" || test ! -f "$page"; then
-  echo "ok 1 - seed example # SKIP the seed manual page is not available (set ASYNCJOB_SEED_PAGE)"
-  exit 0
-fi
 work=examples/seed-example.tmp
 rm -rf "$work" && mkdir -p "$work" || { echo "not ok 1 - seed example: cannot make $work"; exit 0; }
+page=${ASYNCJOB_SEED_PAGE:-}
+debian_page=/usr/share/man/man3/ASYNC_start_job.3ssl.gz
+if test -z "$page" && test -f "$debian_page" && command -v groff >/dev/null 2>&1; then
+  gzip -dc "$debian_page" | groff -man -Tascii -P-c -P-b -P-u 2>/dev/null > "$work/page.txt"
+  page=$work/page.txt
+fi
+if test -z "$page" || test ! -s "$page"; then
+  echo "ok 1 - seed example # SKIP OpenSSL's ASYNC_start_job(3) page is not available (install libssl-doc, or set ASYNCJOB_SEED_PAGE)"
+  rm -rf "$work"
+  exit 0
+fi
 
-# The program runs from its first "#ifdef _WIN32" line to the sentence introducing the
-# expected output; the expected output is the indented block after that sentence.
-awk '/^ #ifdef _WIN32/ { on = 1 } /^The expected output/ { on = 0 } on' "$page" |
-  sed -e 's/^ //' \
-      -e 's|#include <openssl/async.h>|#include <asyncjob.h>|' \
+# The program runs from its "#ifdef _WIN32" line to the sentence introducing the expected
+# output, which is the block indented deeper than that sentence; both lose the program's
+# indentation.
+awk '/^ *#ifdef _WIN32/ { on = 1; ind = index($0, "#") - 1 }
+     /^ *The expected output/ { on = 0 } on { print substr($0, ind + 1) }' "$page" |
+  sed -e 's|#include <openssl/async.h>|#include <asyncjob.h>|' \
       -e 's|#include <openssl/crypto.h>|#include <stdlib.h>\
 #include <sys/select.h>|' \
       -e 's/OPENSSL_malloc/malloc/g' -e 's/OPENSSL_free/free/g' > "$work/seed.c"
-awk '/^The expected output/ { on = 1; next } on && /^ / { print substr($0, 2); seen = 1; next }
-     on && seen && !/^ / { exit }' "$page" > "$work/expected"
+awk '/^ *#ifdef _WIN32/ { ind = index($0, "#") - 1 }
+     /^ *The expected output/ { on = 1; lead = index($0, "T") - 1; next }
+     on && /^ *$/ { next }
+     on { d = match($0, /[^ ]/) - 1; if (d <= lead) exit; print substr($0, ind + 1) }' \
+  "$page" > "$work/expected"
 if ! grep -q 'ASYNC_start_job' "$work/seed.c" || ! test -s "$work/expected"; then
   echo "not ok 1 - seed example: could not find the program or its output in $page"
   exit 0
