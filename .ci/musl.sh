@@ -65,7 +65,7 @@ build_asyncjob() {
   sed -n '/configured$/,$p' "$build/configure.out"
   banner "make"
   (cd "$build" && make -j2 >make.out 2>&1) || { tail -30 "$build/make.out"; die "make failed"; }
-  file "$build/lib/.libs/libasyncjob.so.0.0.0"
+  file -L "$build/lib/.libs/libasyncjob.so"
 }
 
 # examples/hello_async linked statically with musl against libasyncjob.a, run, and its
