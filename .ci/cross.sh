@@ -95,7 +95,7 @@ configure_build() {
     die "configure did not take the $arch libcrypto"
   banner "make"
   ( cd "$build" && make -j2 >make.out 2>&1 ) || { tail -30 "$build/make.out"; die "make failed"; }
-  file "$build/lib/.libs/libasyncjob.so.0.0.0"
+  file -L "$build/lib/.libs/libasyncjob.so"
 }
 
 [ -x configure ] || ./autogen.sh >/dev/null || die "autogen failed"
