@@ -34,6 +34,7 @@
 #include "asyncjob.h"
 #include "../lib/alloc.h"
 #include "check_suite.h"
+#include "child.h"
 #include "counting_stacks.h"
 #include "sanitizers.h"
 #include "tap_skip.h"
@@ -682,9 +683,7 @@ static int run_strict(int (*body)(void))
             _exit(3);
         syscall(SYS_exit, body());
     }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return status;
+    return wait_child(pid);
 }
 
 static int nothing(void)

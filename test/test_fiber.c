@@ -19,6 +19,7 @@
 #include "../lib/fiber.h"
 #include "../lib/stack.h"
 #include "check_suite.h"
+#include "child.h"
 #include "guard_probe.h"
 #include "sanitizers.h"
 #include "tap_skip.h"
@@ -260,9 +261,7 @@ static int guard_child_status(enum stack_guard mode)
         fiber_resume(&f, NULL);
         _exit(0); /* reached only if the write did not fault */
     }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return status;
+    return wait_child(pid);
 }
 
 START_TEST(guard_page_mprotect_faults)
