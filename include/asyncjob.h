@@ -15,8 +15,10 @@ extern "C" {
 #endif
 
 /* Every public function carries ASYNCJOB_API; the library is built with hidden
- * visibility, so anything without it stays internal. */
-#if defined(ASYNCJOB_BUILDING) && defined(__GNUC__)
+ * visibility, so anything without it stays internal. On Windows the DLL's exports are
+ * listed by a .def file made from lib/asyncjob.abi, and callers reach them through the
+ * import library, so the same declarations serve the DLL and the static library. */
+#if defined(ASYNCJOB_BUILDING) && defined(__GNUC__) && !defined(_WIN32)
 # define ASYNCJOB_API __attribute__((visibility("default")))
 #else
 # define ASYNCJOB_API
@@ -29,8 +31,16 @@ extern "C" {
 
 typedef struct async_job_st ASYNC_JOB;
 typedef struct async_wait_ctx_st ASYNC_WAIT_CTX;
+/* What a job waits on: a file descriptor, or on Windows a HANDLE (an event, a pipe...),
+ * with the same spelling as OpenSSL's <openssl/async.h> on each system. */
+#ifdef _WIN32
+# include <windows.h>
+# define OSSL_ASYNC_FD HANDLE
+# define OSSL_BAD_ASYNC_FD INVALID_HANDLE_VALUE
+#else
 typedef int OSSL_ASYNC_FD;
-#define OSSL_BAD_ASYNC_FD -1
+# define OSSL_BAD_ASYNC_FD -1
+#endif
 
 typedef int (*ASYNC_callback_fn)(void *arg);
 typedef void *(*ASYNC_stack_alloc_fn)(size_t *num);

@@ -5,8 +5,13 @@
 #include "error.c"
 #include "stack.c"
 #include "stack_size.c"
-#include "stack_map.c"
-#include "stack_guard.c"
+#ifdef _WIN32
+# include "stack_map_win.c"
+# include "stack_guard_win.c"
+#else
+# include "stack_map.c"
+# include "stack_guard.c"
+#endif
 #include "stack_mark.c"
 #include "fiber.c"
 #include "pool.c"

@@ -20,8 +20,21 @@
 #define NORETURN __attribute__((noreturn))
 #define FALLTHROUGH __attribute__((fallthrough))
 
-/* Thread-local state, reached relative to the thread pointer (no __tls_get_addr call). */
-#define TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
+/* Thread-local state, reached relative to the thread pointer (no __tls_get_addr call). PE
+ * has no TLS models: mingw-w64 reaches __thread variables through its emulated TLS. */
+#ifdef _WIN32
+# define TLS_INITIAL_EXEC
+#else
+# define TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
+#endif
+
+/* A name the library's objects share that must not be reachable from outside. PE has no
+ * symbol visibility: the DLL's .def file lists the only names it exports. */
+#ifdef _WIN32
+# define HIDDEN
+#else
+# define HIDDEN __attribute__((visibility("hidden")))
+#endif
 
 /* A layout the code relies on, checked at compile time. */
 #define STATIC_ASSERT(cond, why) _Static_assert(cond, why)

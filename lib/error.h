@@ -11,7 +11,7 @@ extern __thread int error_last TLS_INITIAL_EXEC;
 
 /* NULL in libasyncjob. The OpenSSL drop-in (lib/openssl_dropin.c) points it at a function
  * that also queues each failure on libcrypto's error stack. Read on failure paths only. */
-extern void (*error_hook)(enum asyncjob_error code) __attribute__((visibility("hidden")));
+extern void (*error_hook)(enum asyncjob_error code) HIDDEN;
 
 /* Record `code` for the calling thread: a store, and a test that fails outside the drop-in. */
 static inline void error_set(enum asyncjob_error code)

@@ -38,6 +38,21 @@
 # define FIBER_TSAN_SWITCH(to) ((void)0)
 #endif
 
+/* Windows: Boost's asm switches the TIB's stack fields; the TIB's ExceptionList is left to
+ * the library. Windows x64 does not use it, but Wine keeps its own frames there and calls
+ * every one below the stack pointer of a frame it unwinds, which a job's stack may lie above:
+ * so each side of a switch keeps its own list, saved as it leaves and put back as it
+ * arrives, and a new fiber's list is empty (doc/DESIGN.md, "Windows"). */
+#ifdef _WIN32
+# include <intrin.h>
+# define FIBER_SEH_EMPTY ((void *)~(uintptr_t)0)
+# define FIBER_SEH_SAVE(slot) ((slot) = (void *)__readgsqword(0))
+# define FIBER_SEH_LOAD(list) __writegsqword(0, (uintptr_t)(list))
+#else
+# define FIBER_SEH_SAVE(slot) ((void)0)
+# define FIBER_SEH_LOAD(list) ((void)0)
+#endif
+
 #include "fiber_switch.h"
 
 static ALWAYS_INLINE struct fiber *fiber_do_enter(struct fiber *f, int balanced)
@@ -47,8 +62,10 @@ static ALWAYS_INLINE struct fiber *fiber_do_enter(struct fiber *f, int balanced)
 #endif
     FIBER_ASAN_START(&f->caller_fake_stack, f->stack.lo, f->stack.size);
     FIBER_TSAN_SWITCH(f->tsan_fiber);
+    FIBER_SEH_SAVE(f->caller_seh_list);
     transfer_t t = fiber_switch_to(f->ctx, f, balanced);
     struct fiber *back = t.data;
+    FIBER_SEH_LOAD(back->caller_seh_list);
     FIBER_ASAN_FINISH(back->caller_fake_stack, NULL, NULL);
     back->ctx = t.fctx;
     return back;
@@ -58,8 +75,10 @@ static ALWAYS_INLINE struct fiber *fiber_do_leave(struct fiber *f, int balanced)
 {
     FIBER_ASAN_START(&f->fake_stack, f->caller_lo, f->caller_size);
     FIBER_TSAN_SWITCH(f->caller_tsan_fiber);
+    FIBER_SEH_SAVE(f->seh_list);
     transfer_t t = fiber_switch_to(f->caller, f, balanced);
     struct fiber *back = t.data;
+    FIBER_SEH_LOAD(back->seh_list);
     FIBER_ASAN_FINISH(back->fake_stack, &back->caller_lo, &back->caller_size);
     back->caller = t.fctx;
     return back;
@@ -96,6 +115,9 @@ static NORETURN NOINLINE void fiber_trampoline(transfer_t t)
 {
     struct fiber *f = t.data;
     f->caller = t.fctx;
+#ifdef _WIN32
+    FIBER_SEH_LOAD(FIBER_SEH_EMPTY);
+#endif
     FIBER_ASAN_FINISH(NULL, &f->caller_lo, &f->caller_size);
 
     f = fiber_leave(f);

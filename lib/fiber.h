@@ -36,6 +36,10 @@ struct fiber {
     void *tsan_fiber;
     void *caller_tsan_fiber;
 #endif
+#ifdef _WIN32
+    void *seh_list;        /* this fiber's TIB ExceptionList while suspended */
+    void *caller_seh_list; /* the caller's, while this fiber runs */
+#endif
 };
 
 /* Allocate a stack and prepare `f` to run `entry`. 0, or an ASYNCJOB_E* code. */

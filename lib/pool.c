@@ -6,6 +6,10 @@
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef _WIN32
+# include <windows.h>
+# define gettid() GetCurrentThreadId()
+#endif
 
 #include "alloc.h"
 #include "error.h"

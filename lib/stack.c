@@ -5,8 +5,6 @@
 
 #include <pthread.h>
 #include <stdint.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "error.h"
 #include "stack_internal.h"
@@ -16,8 +14,7 @@ size_t stack_page_size(void)
     static size_t cached;
     size_t p = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (p == 0) {
-        long v = sysconf(_SC_PAGESIZE);
-        p = v > 0 ? (size_t)v : 4096;
+        p = stack_os_page_size();
         __atomic_store_n(&cached, p, __ATOMIC_RELAXED);
     }
     return p;
@@ -109,7 +106,7 @@ void stack_free(struct stack *s)
         return;
     /* The library knows its own stacks' mappings: no walk to the tail. */
     if (s->free_fn == stack_default_free)
-        munmap((char *)s->lo - stack_page_size(), stack_map_length(s->size, stack_page_size()));
+        stack_unmap_default(s->lo, s->size);
     else
         s->free_fn(s->lo);
     s->lo = NULL;

@@ -58,8 +58,8 @@ static inline int stack_mark_ok(const uint32_t *mark)
     return likely(*mark == __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED));
 }
 
-/* A job on `s` finished with its mark not intact. 0 if `s` is too small now (the caller
- * frees the job); else 1, the pages below `frame` (the caller's, on `s`) given back if the
+/* A job on `s` finished with its mark not intact. 0 if `s` is too small now, or its pages
+ * could not be given back whole (the caller frees the job); else 1, the pages below `frame` (the caller's, on `s`) given back if the
  * job went deep, the mark renewed. */
 int stack_renew(struct stack *s, const void *frame);
 
@@ -93,6 +93,7 @@ enum stack_guard {
     STACK_GUARD_AUTO = 0,     /* MADV_GUARD_INSTALL if the kernel has it, else mprotect */
     STACK_GUARD_MADVISE = 1,  /* madvise(MADV_GUARD_INSTALL): the mapping stays whole */
     STACK_GUARD_MPROTECT = 2, /* mprotect(PROT_NONE): splits the mapping in two */
+    STACK_GUARD_RESERVED = 3, /* Windows: address space reserved and never committed */
 };
 
 /* Test hook: force a guard mechanism (returns 0 if the kernel lacks it). */

@@ -36,6 +36,15 @@ STATIC_ASSERT(sizeof(struct stack_tail) % (2 * sizeof(void *)) == 0,
 size_t stack_page_size(void);
 size_t stack_map_length(size_t usable, size_t page);
 
+/* The system's memory calls, in stack_map.c (POSIX) or stack_map_win.c (Windows): the page
+ * size; releasing a default stack whose usable part starts at `lo`; giving `len` bytes at
+ * `p` back (they read as zero when next touched; 0, or -1 if the range is unusable now);
+ * whether each of `pages` pages from `p` is resident (bit 0 of vec[i]; 0, or -1). */
+size_t stack_os_page_size(void);
+void stack_unmap_default(void *lo, size_t usable);
+int stack_discard(void *p, size_t len);
+int stack_resident(const void *p, size_t pages, unsigned char *vec);
+
 /* stack_size.c: the size in force as allocators are asked for it (before STACK_SCALE). */
 size_t stack_asked_size(void);
 
@@ -47,6 +56,8 @@ void *stack_slab_alloc(size_t usable, size_t *num);
 
 /* stack_guard.c: make the lowest page of `map` inaccessible; 0, or -1 if impossible. */
 int stack_guard_install(void *map, size_t page);
+/* stack_guard_win.c: the bytes of reserved address space below each default stack. */
+size_t stack_guard_width(void);
 
 /* stack_mark.c: point s->mark at its word and write the epoch in force into it. */
 void stack_set_mark(struct stack *s);

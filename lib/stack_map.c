@@ -1,12 +1,38 @@
 /* stack_map.c: the mappings of default stacks: one each, or carved from the calling
- * thread's slab, each laid out as stack_internal.h says; and the public default pair. */
+ * thread's slab, each laid out as stack_internal.h says; the public default pair; and the
+ * system's memory calls the other stack files use (lib/stack_map_win.c on Windows). */
 #include "config.h"
 
 #include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "stack_internal.h"
+
+size_t stack_os_page_size(void)
+{
+    long v = sysconf(_SC_PAGESIZE);
+    return v > 0 ? (size_t)v : 4096;
+}
+
+void stack_unmap_default(void *lo, size_t usable)
+{
+    size_t page = stack_page_size();
+    munmap((char *)lo - page, stack_map_length(usable, page));
+}
+
+/* Anonymous private pages read as zero after MADV_DONTNEED, which cannot fail on them. */
+int stack_discard(void *p, size_t len)
+{
+    madvise(p, len, MADV_DONTNEED);
+    return 0;
+}
+
+int stack_resident(const void *p, size_t pages, unsigned char *vec)
+{
+    return mincore((void *)p, pages * stack_page_size(), vec);
+}
 
 /* A slab makes room for STACK_SLAB_COUNT stacks of one size with one mmap; a stack whose
  * mapping is longer than STACK_SLAB_MAX_LEN gets a mapping of its own. */

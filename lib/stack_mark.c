@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include <stdint.h>
-#include <sys/mman.h>
 
 #ifdef HAVE_VALGRIND_VALGRIND_H
 # include <valgrind/valgrind.h>
@@ -69,11 +68,11 @@ int stack_renew(struct stack *s, const void *frame)
         return 0;
     if (stack_has_deep_mark(s)) {
         /* Nothing is live below the caller's page and the one under it: the caller's
-         * frame and its call to madvise fit in a page. */
+         * frame and its call to stack_discard() fit in a page. */
         size_t page = stack_page_size();
         uintptr_t end = ((uintptr_t)frame & ~(uintptr_t)(page - 1)) - page;
-        if (end > (uintptr_t)s->lo)
-            madvise(s->lo, end - (uintptr_t)s->lo, MADV_DONTNEED);
+        if (end > (uintptr_t)s->lo && stack_discard(s->lo, end - (uintptr_t)s->lo) != 0)
+            return 0; /* part of the stack is unusable now: the caller frees it */
     }
     stack_set_mark(s);
     return 1;
@@ -96,7 +95,7 @@ size_t stack_peak(const struct stack *s)
     for (size_t i = 0; i < pages; i += sizeof(vec)) {
         size_t n = pages - i < sizeof(vec) ? pages - i : sizeof(vec);
         const char *p = lo + i * page;
-        if (mincore((void *)p, n * page, vec) != 0)
+        if (stack_resident(p, n, vec) != 0)
             return 0;
         for (size_t k = 0; k < n; k++, p += page)
             if ((vec[k] & 1) && p != skip)

@@ -11,6 +11,12 @@
  * and valgrind, which replace malloc, those tools do the heap accounting instead; the
  * tests free everything they own so that any report is the library's.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_alloc_fail,
+                   "each case runs in a fork()ed child, with prctl and glibc's malloc hooks")
+#else
+
 #include "config.h"
 
 #include <check.h>
@@ -747,4 +753,5 @@ SUITE("alloc_fail", 120, setup, alloc_fail_hook_counts_and_disarms,
       alloc_fail_first_init_on_new_thread, alloc_fail_first_init_on_new_thread_exit_cleanup,
       hot_path_allocates_nothing, hot_path_makes_no_system_call)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

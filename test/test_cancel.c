@@ -4,6 +4,12 @@
  * and returns; the call reports ASYNC_FINISH and the job goes back to the pool. Linked
  * against the installed library. Stacks are counted through ASYNC_set_mem_functions.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_cancel,
+                   "its wait ctx entries are int descriptors")
+#else
+
 #include "config.h"
 
 #include <check.h>
@@ -435,4 +441,5 @@ SUITE("cancel", 60, setup, cancel_paused_job_finishes, cancel_after_some_resumes
       cancel_with_wait_ctx, cancel_after_wait_ctx_freed, cancel_error_null, cancel_error_stale,
       cancel_error_wrong_thread, cancel_error_from_inside_job)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

@@ -4,6 +4,12 @@
  * calls on libasyncjob and libossl_side.so's calls on libcrypto, interleaved and nested.
  */
 #define _GNU_SOURCE /* dladdr */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_coexist,
+                   "it loads OpenSSL's libcrypto beside the library with dlopen")
+#else
+
 #include "config.h"
 
 #include <check.h>
@@ -152,4 +158,5 @@ END_TEST
 SUITE("coexist", 60, NULL, each_library_binds_its_own_calls, interleaved_jobs,
       openssl_job_inside_asyncjob_job, asyncjob_job_inside_openssl_job)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

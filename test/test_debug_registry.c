@@ -17,6 +17,13 @@
 #include "../lib/pool.h"
 #include "check_suite.h"
 
+#ifdef _WIN32
+# include <windows.h>
+# define test_os_thread_id() GetCurrentThreadId()
+#else
+# define test_os_thread_id() gettid()
+#endif
+
 #define REG (&asyncjob_debug_registry)
 
 START_TEST(descriptor_matches_the_structures)
@@ -99,7 +106,7 @@ START_TEST(list_follows_creation_and_destruction)
     walk(job, &found);
     ck_assert_int_eq(found, 1);
     ck_assert_uint_gt(job->dbg_serial, serial);
-    ck_assert_int_eq(job->dbg_lwp, (int)gettid());
+    ck_assert_int_eq(job->dbg_lwp, (int)test_os_thread_id());
     ck_assert_ptr_eq(job->dbg_owner, pool_self());
     ck_assert_ptr_eq(job->func, pause_once);
     expect_resume(ASYNC_FINISH, &job, &ret);
@@ -134,3 +141,4 @@ SUITE("debug_registry", 0, NULL, descriptor_matches_the_structures,
       threads_add_and_remove_concurrently)
 
 #include "tap_main.h"
+

@@ -2,6 +2,12 @@
  * test_fiber.c: the stack and fiber layers, tested directly (linked statically against
  * the library's internal objects).
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_fiber,
+                   "it forks children and checks the layers with mmap, rlimits and POSIX signals")
+#else
+
 #include "config.h"
 
 #include <check.h>
@@ -428,4 +434,5 @@ SUITE("fiber", 120, NULL, switch_million_round_trips, switch_balanced_and_plain_
       default_allocator_size_and_public_free, stack_mmap_failure_reported,
       stack_injected_failure_reported)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

@@ -5,6 +5,12 @@
  * still resume and finish and that the pool still hands out jobs. Linked against the
  * installed library (lib/libasyncjob.la), so only the ABI is used.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_misuse,
+                   "its wait ctx entries are int descriptors (test_windows: wrong thread)")
+#else
+
 #include "config.h"
 
 #include <check.h>
@@ -658,4 +664,5 @@ SUITE("misuse", 60, NULL, misuse_wrong_thread_resume,
       misuse_null_job_get_wait_ctx, misuse_wait_ctx_freed_while_paused,
       misuse_wait_ctx_freed_by_its_own_job)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

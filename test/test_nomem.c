@@ -4,6 +4,12 @@
  * allocation of a scenario fail in turn, and each failure must be reported as the spec
  * says (NULL / 0 / ASYNC_NO_JOBS with a specific error code) and leak nothing.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_nomem,
+                   "its wait ctx entries are int descriptors")
+#else
+
 #include <asyncjob.h>
 
 #include <check.h>
@@ -223,4 +229,5 @@ END_TEST
 SUITE("nomem", 60, NULL, wait_ctx_new_nomem, set_wait_fd_nomem, start_job_nomem_sweep,
       init_thread_nomem_stops)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

@@ -3,6 +3,12 @@
  * stack (default allocator), never run on into other memory. Each case runs the job in a
  * child process and reads what the child reports about the fault on a pipe.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_overflow,
+                   "it catches SIGSEGV in fork()ed children (test_windows checks the guard)")
+#else
+
 #include "config.h"
 
 #include <check.h>
@@ -246,4 +252,5 @@ SUITE("overflow", 120, NULL, overflow_dies_at_guard_default_mode,
       overflow_dies_at_guard_between_stacks, overflow_dies_at_guard_mprotect,
       overflow_dies_at_guard_madvise, bounded_recursion_returns)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

@@ -3,6 +3,12 @@
  * ASYNC_cleanup_thread frees its stacks (counted through counting_stacks.h) and leaves
  * /proc/self/maps as it was; ASYNC_cleanup_thread unmaps the stacks made ahead.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_pool_memory,
+                   "it counts memory with glibc's malloc statistics and posix_memalign")
+#else
+
 #include <asyncjob.h>
 
 #include <check.h>
@@ -179,4 +185,5 @@ static Suite *suite(void)
     return suite_of("pool_memory", 300, NULL, tests);
 }
 
+#endif /* _WIN32 */
 #include "tap_main.h"

@@ -5,6 +5,12 @@
  * the process's first stack run in a child process of their own, since the environment
  * variable is read once and the stack functions lock with the first stack.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_stack_size,
+                   "it runs its cases in fork()ed children")
+#else
+
 #include "config.h"
 
 #include <check.h>
@@ -728,4 +734,5 @@ SUITE("stack_size", 120, NULL, default_size_is_32k, environment_sets_the_first_s
       deep_pool_falls_back_to_fresh_rss, peak_after_deep_and_shallow_jobs, trim_frees_idle_jobs,
       trim_refused_inside_a_job)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

@@ -4,6 +4,12 @@
  * kept across pauses, pooled stacks reused by the next job. Each case runs in a child
  * whose stderr the parent reads, so a tool's warning fails the test, not just the log.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_tools,
+                   "it checks ASan, TSan and valgrind, which mingw-w64 has not, in fork()ed children")
+#else
+
 #include "config.h"
 
 #include <check.h>
@@ -330,4 +336,5 @@ static Suite *suite(void)
     return suite_of("tools", 120, NULL, tests);
 }
 
+#endif /* _WIN32 */
 #include "tap_main.h"

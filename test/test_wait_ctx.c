@@ -3,6 +3,12 @@
  * rules, NULL-ctx safety, and the reset rule of the change tracking across a job's
  * pause, resume and finish, as ASYNC_WAIT_CTX_new(3) states them (its "Change tracking").
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_wait_ctx,
+                   "its entries are int descriptors (test_windows sets event HANDLEs)")
+#else
+
 #include <asyncjob.h>
 
 #include <check.h>
@@ -621,4 +627,5 @@ SUITE("wait_ctx", 30, NULL, new_defaults, status_values, set_and_get_fd,
       reset_only_for_own_ctx, start_does_not_reset, freed_ctx_detached_from_paused_job,
       callback_never_called_by_library)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

@@ -1,0 +1,373 @@
+/*
+ * test_windows.c: what only Windows has, run under Wine by .ci/windows.sh: the TIB's stack
+ * fields follow every switch, an overflow faults in the reserved guard (in a child process),
+ * wait ctxs hold event HANDLEs, jobs on two threads, a resume from the wrong thread, thread
+ * exit gives the stacks back, the stack size knob and asyncjob_stack_peak().
+ */
+#include <windows.h>
+
+#include <asyncjob.h>
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check_suite.h"
+
+/* The TIB's DeallocationStack, which NT_TIB does not name (x64 TEB offset 0x1478). */
+#define TEB_DEALLOCATION_STACK 0x1478
+
+struct tib_view {
+    char *base, *limit, *dealloc;
+};
+
+static struct tib_view tib_now(void)
+{
+    NT_TIB *tib = (NT_TIB *)NtCurrentTeb();
+    struct tib_view v = { (char *)tib->StackBase, (char *)tib->StackLimit,
+                          *(char **)((char *)NtCurrentTeb() + TEB_DEALLOCATION_STACK) };
+    return v;
+}
+
+/* ---- the TIB inside and outside a job ---- */
+
+struct tib_probe {
+    struct tib_view first, second;
+    char *local_first, *local_second;
+};
+
+static int tib_body(void *arg)
+{
+    struct tib_probe *p = *(struct tib_probe **)arg;
+    char here = 0;
+    p->first = tib_now();
+    p->local_first = &here;
+    ASYNC_pause_job();
+    p->second = tib_now();
+    p->local_second = &here;
+    return 1;
+}
+
+START_TEST(tib_follows_every_switch)
+{
+    struct tib_probe p, *pp = &p;
+    struct tib_view outside = tib_now();
+    ASYNC_JOB *job = NULL;
+    int ret = 0;
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, tib_body, &pp, sizeof(pp));
+    /* Back on the thread's own stack: its fields exactly as they were. */
+    struct tib_view paused = tib_now();
+    ck_assert_ptr_eq(paused.base, outside.base);
+    ck_assert_ptr_eq(paused.limit, outside.limit);
+    ck_assert_ptr_eq(paused.dealloc, outside.dealloc);
+    /* In the job: the job's stack, which holds its locals, of the size in force. */
+    ck_assert_ptr_ne(p.first.base, outside.base);
+    ck_assert(p.local_first < p.first.base && p.local_first >= p.first.limit);
+    ck_assert_ptr_eq(p.first.dealloc, p.first.limit);
+    size_t size = (size_t)(p.first.base - p.first.limit);
+    ck_assert_uint_le(size, asyncjob_get_stack_size());
+    ck_assert_uint_ge(size, asyncjob_get_stack_size() - 4096);
+    expect_resume(ASYNC_FINISH, &job, &ret);
+    ck_assert_ptr_eq(p.second.base, p.first.base);
+    ck_assert_ptr_eq(p.second.limit, p.first.limit);
+    ck_assert_ptr_eq(p.local_second, p.local_first);
+    struct tib_view after = tib_now();
+    ck_assert_ptr_eq(after.base, outside.base);
+    ck_assert_ptr_eq(after.limit, outside.limit);
+}
+END_TEST
+
+/* ---- an overflow faults in the guard (child process) ---- */
+
+#define OVERFLOW_IN_GUARD 0x47
+#define OVERFLOW_ELSEWHERE 0x48
+static char *volatile child_job_lo;
+
+static LONG WINAPI child_on_fault(EXCEPTION_POINTERS *ep)
+{
+    const EXCEPTION_RECORD *r = ep->ExceptionRecord;
+    if (r->ExceptionCode != EXCEPTION_ACCESS_VIOLATION)
+        return EXCEPTION_CONTINUE_SEARCH;
+    char *at = (char *)r->ExceptionInformation[1];
+    char *lo = child_job_lo;
+    /* The guard is the 64 KiB of reserved address space right below the usable stack. */
+    int in_guard = lo != NULL && at < lo && at >= lo - 64 * 1024;
+    TerminateProcess(GetCurrentProcess(), in_guard ? OVERFLOW_IN_GUARD : OVERFLOW_ELSEWHERE);
+    return EXCEPTION_CONTINUE_SEARCH;
+}
+
+static volatile char child_sink;
+
+/* A frame larger than the stack: __chkstk probes it page by page from the top down. */
+static __attribute__((noinline)) void child_big_frame(void)
+{
+    volatile char big[256 * 1024];
+    big[0] = 1;
+    child_sink = big[0];
+}
+
+static int child_overflow_body(void *arg)
+{
+    child_job_lo = tib_now().limit;
+    child_big_frame();
+    return 0;
+}
+
+static int child_overflow(void)
+{
+    AddVectoredExceptionHandler(1, child_on_fault);
+    ASYNC_JOB *job = NULL;
+    int ret = 0;
+    ASYNC_start_job(&job, NULL, &ret, child_overflow_body, NULL, 0);
+    return 1; /* the job came back: nothing faulted */
+}
+
+/* Run this program again with `arg`; its exit code, or -1. */
+static long run_child(const char *arg)
+{
+    char self[MAX_PATH], cmd[MAX_PATH + 64];
+    DWORD n = GetModuleFileNameA(NULL, self, sizeof(self));
+    if (n == 0 || n >= sizeof(self))
+        return -1;
+    snprintf(cmd, sizeof(cmd), "\"%s\" %s", self, arg);
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    memset(&si, 0, sizeof(si));
+    si.cb = sizeof(si);
+    if (!CreateProcessA(self, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi))
+        return -1;
+    DWORD code = (DWORD)-1;
+    if (WaitForSingleObject(pi.hProcess, 60000) != WAIT_OBJECT_0 ||
+        !GetExitCodeProcess(pi.hProcess, &code))
+        TerminateProcess(pi.hProcess, 1);
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    return (long)code;
+}
+
+START_TEST(overflow_faults_in_guard)
+{
+    ck_assert_int_eq(run_child("overflow-child"), OVERFLOW_IN_GUARD);
+}
+END_TEST
+
+/* ---- wait ctxs with event HANDLEs ---- */
+
+static const char event_key;
+static int cleanups;
+
+static void close_event(ASYNC_WAIT_CTX *ctx, const void *key, OSSL_ASYNC_FD h, void *data)
+{
+    (void)ctx;
+    (void)key;
+    (void)data;
+    cleanups += CloseHandle(h) ? 1 : 100;
+}
+
+static int event_body(void *arg)
+{
+    ASYNC_WAIT_CTX *ctx = ASYNC_get_wait_ctx(ASYNC_get_current_job());
+    HANDLE ev = CreateEventA(NULL, TRUE, FALSE, NULL);
+    if (ev == NULL || !ASYNC_WAIT_CTX_set_wait_fd(ctx, &event_key, ev, NULL, close_event))
+        return 0;
+    SetEvent(ev);
+    ASYNC_pause_job();
+    return ASYNC_WAIT_CTX_clear_fd(ctx, &event_key) ? 5 : 0;
+}
+
+START_TEST(wait_ctx_holds_event_handles)
+{
+    ck_assert(OSSL_BAD_ASYNC_FD == INVALID_HANDLE_VALUE);
+    ASYNC_WAIT_CTX *ctx = ASYNC_WAIT_CTX_new();
+    ck_assert_ptr_nonnull(ctx);
+    ASYNC_JOB *job = NULL;
+    int ret = 0;
+    cleanups = 0;
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, event_body, NULL, 0);
+    OSSL_ASYNC_FD fds[2] = { OSSL_BAD_ASYNC_FD, OSSL_BAD_ASYNC_FD };
+    size_t n = 0;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(ctx, NULL, &n), 1);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(ctx, fds, &n), 1);
+    ck_assert_ptr_ne(fds[0], OSSL_BAD_ASYNC_FD);
+    /* The job signalled it: a waiter wakes at once. */
+    ck_assert_uint_eq(WaitForSingleObject(fds[0], 5000), WAIT_OBJECT_0);
+    OSSL_ASYNC_FD got = OSSL_BAD_ASYNC_FD;
+    void *data = &got;
+    ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, &event_key, &got, &data), 1);
+    ck_assert_ptr_eq(got, fds[0]);
+    expect_resume(ASYNC_FINISH, &job, &ret);
+    ck_assert_int_eq(ret, 5);
+    ck_assert_int_eq(cleanups, 1); /* the handle was closed by the cleanup, once */
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+/* ---- threads ---- */
+
+static int pause_once(void *arg)
+{
+    ASYNC_pause_job();
+    return *(int *)arg;
+}
+
+struct worker {
+    int value, result, status;
+};
+
+/* On its own thread: a job starts, pauses, resumes and finishes. */
+static DWORD WINAPI worker_main(void *arg)
+{
+    struct worker *w = arg;
+    ASYNC_JOB *job = NULL;
+    int ret = 0;
+    w->status = 1;
+    if (ASYNC_start_job(&job, NULL, &ret, pause_once, &w->value, sizeof(w->value)) != ASYNC_PAUSE)
+        return 0;
+    w->status = 2;
+    if (ASYNC_start_job(&job, NULL, &ret, pause_once, NULL, 0) != ASYNC_FINISH)
+        return 0;
+    w->result = ret;
+    w->status = 3;
+    ASYNC_cleanup_thread();
+    return 0;
+}
+
+START_TEST(jobs_on_two_threads)
+{
+    struct worker w[2] = { { 11, 0, 0 }, { 22, 0, 0 } };
+    HANDLE t[2];
+    for (int i = 0; i < 2; i++) {
+        t[i] = CreateThread(NULL, 0, worker_main, &w[i], 0, NULL);
+        ck_assert_ptr_nonnull(t[i]);
+    }
+    ck_assert_uint_eq(WaitForMultipleObjects(2, t, TRUE, 30000), WAIT_OBJECT_0);
+    for (int i = 0; i < 2; i++) {
+        CloseHandle(t[i]);
+        ck_assert_int_eq(w[i].status, 3);
+        ck_assert_int_eq(w[i].result, w[i].value);
+    }
+}
+END_TEST
+
+struct foreign {
+    ASYNC_JOB *job;
+    int rc, err;
+};
+
+static DWORD WINAPI resume_from_here(void *arg)
+{
+    struct foreign *f = arg;
+    int ret = 0;
+    f->rc = ASYNC_start_job(&f->job, NULL, &ret, pause_once, NULL, 0);
+    f->err = asyncjob_last_error();
+    return 0;
+}
+
+START_TEST(resume_from_wrong_thread_refused)
+{
+    int v = 9, ret = 0;
+    ASYNC_JOB *job = NULL;
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_once, &v, sizeof(v));
+    struct foreign f = { job, -1, 0 };
+    HANDLE t = CreateThread(NULL, 0, resume_from_here, &f, 0, NULL);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(WaitForSingleObject(t, 30000), WAIT_OBJECT_0);
+    CloseHandle(t);
+    ck_assert_int_eq(f.rc, ASYNC_ERR);
+    ck_assert_int_eq(f.err, ASYNCJOB_EWRONGTHREAD);
+    ck_assert_ptr_eq(f.job, job); /* untouched */
+    expect_resume(ASYNC_FINISH, &job, &ret);
+    ck_assert_int_eq(ret, 9);
+}
+END_TEST
+
+/* A thread that fills its pool and exits without ASYNC_cleanup_thread(): the stacks'
+ * reservations must be released by the thread-exit cleanup. */
+static int note_stack(void *arg)
+{
+    *(char **)arg = tib_now().limit;
+    return 1;
+}
+
+struct exiting {
+    char *stack_lo;
+    int ok;
+};
+
+static DWORD WINAPI fill_pool_and_exit(void *arg)
+{
+    struct exiting *e = arg;
+    ASYNC_JOB *job = NULL;
+    int ret = 0;
+    char **where = &e->stack_lo;
+    e->ok = ASYNC_init_thread(0, 4) &&
+            ASYNC_start_job(&job, NULL, &ret, note_stack, &where, sizeof(where)) == ASYNC_FINISH;
+    return 0;
+}
+
+static int reserved(const void *p)
+{
+    MEMORY_BASIC_INFORMATION mbi;
+    return VirtualQuery(p, &mbi, sizeof(mbi)) == sizeof(mbi) && mbi.State != MEM_FREE;
+}
+
+START_TEST(thread_exit_releases_stacks)
+{
+    struct exiting e = { NULL, 0 };
+    HANDLE t = CreateThread(NULL, 0, fill_pool_and_exit, &e, 0, NULL);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(WaitForSingleObject(t, 30000), WAIT_OBJECT_0);
+    CloseHandle(t);
+    ck_assert_int_eq(e.ok, 1);
+    ck_assert_ptr_nonnull(e.stack_lo);
+    ck_assert_int_eq(reserved(e.stack_lo), 0);
+}
+END_TEST
+
+/* ---- stack size and measured use ---- */
+
+static int deep_body(void *arg)
+{
+    volatile char buf[100 * 1024];
+    memset((char *)buf, 1, sizeof(buf));
+    *(char **)arg = tib_now().limit;
+    ASYNC_pause_job();
+    return buf[5];
+}
+
+START_TEST(stack_size_and_peak)
+{
+    ck_assert_int_eq(asyncjob_set_stack_size(256 * 1024), 1);
+    ck_assert_uint_eq(asyncjob_get_stack_size(), 256 * 1024);
+    char *lo = NULL, **where = &lo;
+    ASYNC_JOB *job = NULL;
+    int ret = 0;
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, deep_body, &where, sizeof(where));
+    ck_assert(reserved(lo) && reserved(lo + 256 * 1024 - 1));
+    size_t peak = asyncjob_stack_peak(job);
+    ck_assert_uint_ge(peak, 100 * 1024);
+    ck_assert_uint_le(peak, 256 * 1024);
+    expect_resume(ASYNC_FINISH, &job, &ret);
+    ck_assert_int_eq(ret, 1);
+    ck_assert_int_eq(asyncjob_set_stack_size(32768), 1);
+    ASYNC_cleanup_thread();
+}
+END_TEST
+
+SUITE("windows", 120, NULL, tib_follows_every_switch, overflow_faults_in_guard,
+      wait_ctx_holds_event_handles, jobs_on_two_threads, resume_from_wrong_thread_refused,
+      thread_exit_releases_stacks, stack_size_and_peak)
+
+/* The overflow test runs this program again as a child, which must die in the guard. */
+#define main tap_main
+#include "tap_main.h"
+#undef main
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "overflow-child") == 0)
+        return child_overflow();
+    return tap_main();
+}
