@@ -152,6 +152,19 @@ ASYNCJOB_API size_t asyncjob_stack_peak(const ASYNC_JOB *job);
 ASYNCJOB_API size_t asyncjob_trim_thread(size_t keep);
 
 /*
+ * Stack overflows (asyncjob_overflow_report(3)). asyncjob_overflow_report(1) installs a
+ * SIGSEGV and SIGBUS handler that writes one line to stderr when a fault hits the guard
+ * below a job's stack (the job, its start function, its stack size, how to raise it), then
+ * lets the fault kill the process as it would have; other faults go to the handler that
+ * was there before. Threads that run jobs get an alternate signal stack. 0 puts the
+ * previous handlers back. ASYNCJOB_OVERFLOW_REPORT=1 turns it on at the first job; the
+ * OpenSSL drop-in turns it on at load. asyncjob_guard_job() returns the job whose stack
+ * guard holds `addr`, or NULL; async-signal-safe, for a program's own handler.
+ */
+ASYNCJOB_API int asyncjob_overflow_report(int on);
+ASYNCJOB_API ASYNC_JOB *asyncjob_guard_job(const void *addr);
+
+/*
  * libcrypto exports the same ASYNC_* names. On ELF targets each ASYNC_* call of a program
  * that includes this header asks for asyncjob's symbol version, so the link binds it to
  * libasyncjob whatever the order of -lcrypto and -lasyncjob on the command line (without
