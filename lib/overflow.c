@@ -37,17 +37,10 @@ static pthread_mutex_t overflow_lock = PTHREAD_MUTEX_INITIALIZER;
 #define OVERFLOW_ALTSTACK_SIZE (64 * 1024)
 static char overflow_not_ours;
 
-/* Whether addr lies in the guard below s. (Default stacks: the page below lo.) */
-static int overflow_guard_contains(const struct stack *s, const void *addr)
-{
-    return s->lo != NULL && s->free_fn == stack_default_free &&
-           (uintptr_t)s->lo - (uintptr_t)addr - 1 < stack_page_size();
-}
-
 static int overflow_link_matches(const struct debug_link *l, const void *addr)
 {
     const ASYNC_JOB *job = container_of(l, ASYNC_JOB, dbg_link);
-    return overflow_guard_contains(&job->fiber.stack, addr);
+    return stack_guard_contains(&job->fiber.stack, addr);
 }
 
 /* The job whose guard holds addr: the calling thread's running job first (an overflow
@@ -56,7 +49,7 @@ static int overflow_link_matches(const struct debug_link *l, const void *addr)
 static ASYNC_JOB *overflow_guard_job(const void *addr)
 {
     ASYNC_JOB *job = pool_self()->current;
-    if (job != NULL && overflow_guard_contains(&job->fiber.stack, addr))
+    if (job != NULL && stack_guard_contains(&job->fiber.stack, addr))
         return job;
     struct debug_link *l = debug_registry_find(overflow_link_matches, addr);
     return l != NULL ? container_of(l, ASYNC_JOB, dbg_link) : NULL;

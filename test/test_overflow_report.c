@@ -313,7 +313,8 @@ START_TEST(guard_query)
         ASYNC_JOB *j = i == 0 ? a : b;
         const char *lo = j->fiber.stack.lo;
         ck_assert_ptr_eq(asyncjob_guard_job(lo - 1), j);
-        ck_assert_ptr_eq(asyncjob_guard_job(lo - sysconf(_SC_PAGESIZE)), j);
+        ck_assert_ptr_eq(asyncjob_guard_job(lo - asyncjob_get_guard_size()), j);
+        ck_assert_ptr_null(asyncjob_guard_job(lo - asyncjob_get_guard_size() - 1));
         ck_assert_ptr_null(asyncjob_guard_job(lo));
         ck_assert_ptr_null(asyncjob_guard_job(lo + j->fiber.stack.size));
     }
