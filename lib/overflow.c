@@ -6,6 +6,45 @@
  * (doc/DESIGN.md, "The overflow report"). Nothing is installed unless asked. */
 #include "config.h"
 
+#ifdef _WIN32
+/* Windows has neither these signals nor sigaltstack(): the report is refused, and no
+ * address is recognised. */
+# include "error.h"
+# include "overflow.h"
+
+int overflow_on;
+int overflow_default;
+__thread void *overflow_thread_altstack TLS_INITIAL_EXEC;
+
+void overflow_thread_setup(void)
+{
+}
+
+void overflow_read_env(void)
+{
+}
+
+int overflow_report(int on)
+{
+    if (!on)
+        return 1;
+    error_set(ASYNCJOB_ENOTSUP);
+    return 0;
+}
+
+ASYNCJOB_API ASYNC_JOB *asyncjob_guard_job(const void *addr)
+{
+    (void)addr;
+    return NULL;
+}
+
+ASYNCJOB_API int asyncjob_overflow_report(int on)
+{
+    return overflow_report(on);
+}
+
+#else /* !_WIN32 */
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -98,7 +137,8 @@ static uintptr_t overflow_dyn_ptr(const struct link_map *m, uintptr_t p)
 static size_t overflow_gnu_hash_count(const uint32_t *h)
 {
     uint32_t nbuckets = h[0], symoffset = h[1], bloom_words = h[2];
-    const uint32_t *buckets = (const uint32_t *)(const void *)((const ElfW(Addr) *)(h + 4) + bloom_words);
+    /* The bloom filter is bloom_words words of the object's class (ElfW(Addr)) wide. */
+    const uint32_t *buckets = h + 4 + bloom_words * (sizeof(ElfW(Addr)) / sizeof(uint32_t));
     const uint32_t *chain = buckets + nbuckets;
     uint32_t last = 0;
     for (uint32_t i = 0; i < nbuckets; i++)
@@ -325,3 +365,5 @@ ASYNCJOB_API int asyncjob_overflow_report(int on)
 {
     return overflow_report(on);
 }
+
+#endif /* !_WIN32 */

@@ -21,6 +21,7 @@
 #include "../lib/stack.h"
 #include "check_suite.h"
 #include "child.h"
+#include "recurse.h"
 #include "sanitizers.h"
 #include "tap_skip.h"
 
@@ -34,19 +35,6 @@ static void need_plain_build(void)
     if (RUNNING_ON_VALGRIND)
         tap_skip("valgrind delivers faults itself");
 #endif
-}
-
-/* Nonzero stops the recursion; it stays 0, but the compiler cannot know that. */
-static volatile int stop_depth;
-
-__attribute__((noinline)) static int recurse(volatile char *up, int depth)
-{
-    volatile char frame[200];
-    frame[0] = (char)depth;
-    frame[sizeof(frame) - 1] = up != NULL ? up[0] : 0;
-    if (stop_depth != 0 && depth >= stop_depth)
-        return frame[0];
-    return recurse(frame, depth + 1) + frame[sizeof(frame) - 1];
 }
 
 /* The start function the line must name: global, and the program is linked with
