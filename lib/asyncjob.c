@@ -10,12 +10,13 @@
 # include "stack_guard_win.c"
 #else
 # include "stack_map.c"
-# include "stack_guard.c"
 #endif
+#include "stack_guard.c"
 #include "stack_mark.c"
 #include "fiber.c"
 #include "pool.c"
 #include "debug_registry.c"
+#include "overflow.c"
 #include "wait_ctx.c"
 #include "async.c"
 #include "stack_api.c"

@@ -1,7 +1,8 @@
 /* stack_map_win.c: default stacks on Windows, built instead of stack_map.c. Each stack is
  * a VirtualAlloc reservation of its own, low to high [guard][usable stack]; only the
- * usable part is committed, so the guard (stack_guard_win.c) faults on any access. No slab
- * and no tail: a reservation is released whole, found from any address in it. */
+ * usable part is committed, so the guard (stack_guard_size() bytes, stack_guard_win.c)
+ * faults on any access. No slab, no tail and no spares: a reservation is released whole,
+ * found from any address in it. Also the system calls the other stack files use. */
 #include "config.h"
 
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <psapi.h>
 
 #include "alloc.h"
+#include "error.h"
 #include "stack_internal.h"
 
 size_t stack_os_page_size(void)
@@ -18,24 +20,26 @@ size_t stack_os_page_size(void)
     return si.dwPageSize != 0 ? si.dwPageSize : 4096;
 }
 
-/* A stack of `usable` bytes (rounded up to pages) above a reserved guard; its base, with
- * the usable size in *num, or NULL. */
-static void *stack_win_map(size_t usable, size_t *num)
+/* A stack of `usable` bytes (rounded up to pages) above a reserved guard of `guard`
+ * bytes, into *s; 0 or ASYNCJOB_ESTACK. */
+static int stack_win_map(size_t usable, size_t guard, struct stack *s)
 {
     size_t page = stack_page_size();
-    size_t guard = stack_guard_width();
     size_t body = (usable + page - 1) & ~(page - 1);
     if (body < usable || body > SIZE_MAX - guard)
-        return NULL;
+        return ASYNCJOB_ESTACK;
     char *map = VirtualAlloc(NULL, guard + body, MEM_RESERVE, PAGE_NOACCESS);
     if (map == NULL)
-        return NULL;
+        return ASYNCJOB_ESTACK;
     if (VirtualAlloc(map + guard, body, MEM_COMMIT, PAGE_READWRITE) == NULL) {
         VirtualFree(map, 0, MEM_RELEASE);
-        return NULL;
+        return ASYNCJOB_ESTACK;
     }
-    *num = body;
-    return map + guard;
+    s->lo = map + guard;
+    s->size = body;
+    s->guard = guard;
+    s->guarded = STACK_GUARD_RESERVED;
+    return 0;
 }
 
 /* Release the reservation that holds `addr`. */
@@ -46,10 +50,9 @@ static void stack_win_release(void *addr)
         VirtualFree(mbi.AllocationBase, 0, MEM_RELEASE);
 }
 
-void stack_unmap_default(void *lo, size_t usable)
+void stack_unmap(const struct stack *s)
 {
-    (void)usable;
-    stack_win_release(lo);
+    stack_win_release(s->lo);
 }
 
 /* Decommitted pages read as zero once committed again; if that fails, part of the stack
@@ -82,11 +85,15 @@ int stack_resident(const void *p, size_t pages, unsigned char *vec)
 
 void *stack_default_alloc(size_t *num)
 {
-    if (num == NULL || *num == 0 || *num > SIZE_MAX / 4 / STACK_SCALE)
+    if (num == NULL || *num == 0 || *num > STACK_SIZE_MAX)
         return NULL;
     if (alloc_injected_failure())
         return NULL;
-    return stack_win_map(*num * STACK_SCALE, num);
+    struct stack s;
+    if (stack_win_map(*num * STACK_SCALE, stack_guard_size(), &s) != 0)
+        return NULL;
+    *num = s.size;
+    return s.lo;
 }
 
 void stack_default_free(void *addr)
@@ -96,11 +103,11 @@ void stack_default_free(void *addr)
 }
 
 /* Each stack has a reservation of its own: there is no slab to carve from or release. */
-void *stack_slab_alloc(size_t usable, size_t *num)
+int stack_slab_alloc(size_t usable, struct stack *s)
 {
     if (alloc_injected_failure())
-        return NULL;
-    return stack_win_map(usable, num);
+        return ASYNCJOB_ESTACK;
+    return stack_win_map(usable, stack_guard_size(), s);
 }
 
 void stack_release_thread(void)
