@@ -681,7 +681,11 @@ START_TEST(constants_match_openssl)
     ck_assert_int_eq(ASYNC_STATUS_ERR, 1);
     ck_assert_int_eq(ASYNC_STATUS_OK, 2);
     ck_assert_int_eq(ASYNC_STATUS_EAGAIN, 3);
+#ifdef _WIN32
+    ck_assert(OSSL_BAD_ASYNC_FD == INVALID_HANDLE_VALUE);
+#else
     ck_assert_int_eq(OSSL_BAD_ASYNC_FD, -1);
+#endif
     ck_assert_uint_eq(sizeof(OSSL_ASYNC_FD), sizeof(int));
 }
 END_TEST

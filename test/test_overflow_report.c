@@ -5,6 +5,12 @@
  * previous handler that still gets both the guard fault (after the line) and other faults,
  * a fault elsewhere left alone; and asyncjob_guard_job() on a paused job's guard.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_overflow_report,
+                   "it catches SIGSEGV (refused on Windows: ASYNCJOB_ENOTSUP)")
+#else
+
 #include "config.h"
 
 #include <check.h>
@@ -318,4 +324,5 @@ SUITE("overflow_report", 0, NULL, report_line_then_sigsegv, off_unless_asked,
       previous_handler_gets_the_guard_fault_after_the_line, previous_handler_gets_other_faults,
       other_fault_left_alone, turning_it_off_restores_the_handler, guard_query)
 
+#endif /* _WIN32 */
 #include "tap_main.h"
