@@ -108,7 +108,9 @@ enum asyncjob_error {
     ASYNCJOB_ECANCELED = 11,    /* the job was cancelled: pausing is refused */
     ASYNCJOB_ERANGE = 12,       /* init_size exceeds max_size */
     ASYNCJOB_ESTACKSIZE = 13,   /* stack size below 16 KiB or above 1 GiB */
-    ASYNCJOB_ENOTSUP = 14       /* the job's stack use cannot be measured (custom stack) */
+    ASYNCJOB_ENOTSUP = 14,      /* the job's stack use cannot be measured (custom stack) */
+    ASYNCJOB_EGUARDSIZE = 15,   /* guard size 0 or above 256 MiB */
+    ASYNCJOB_ENOGUARD = 16      /* strict guards: a stack's guard could not be installed */
 };
 
 /* The calling thread's most recent error code (0 if none yet). */
@@ -144,6 +146,21 @@ ASYNCJOB_API int asyncjob_set_stack_size(size_t bytes);
 ASYNCJOB_API size_t asyncjob_get_stack_size(void);
 ASYNCJOB_API size_t asyncjob_stack_peak(const ASYNC_JOB *job);
 ASYNCJOB_API size_t asyncjob_trim_thread(size_t keep);
+
+/*
+ * Guards (asyncjob_set_guard_size(3)). Below every default stack lies a guard: address
+ * space that refuses access, 64 KiB unless ASYNCJOB_GUARD_SIZE or
+ * asyncjob_set_guard_size() says otherwise (1 byte to 256 MiB, rounded up to pages; 0 and
+ * ASYNCJOB_EGUARDSIZE otherwise), for stacks made from then on. A stack that cannot be
+ * guarded (mprotect guards past 7/8 of vm.max_map_count, or out of mappings) is made
+ * without a guard and counted by asyncjob_unguarded_stacks(), unless strict guards are on
+ * (ASYNCJOB_STRICT_GUARDS=1, asyncjob_set_strict_guards(1), which returns the previous
+ * setting): then the start fails with ASYNCJOB_ENOGUARD.
+ */
+ASYNCJOB_API int asyncjob_set_guard_size(size_t bytes);
+ASYNCJOB_API size_t asyncjob_get_guard_size(void);
+ASYNCJOB_API int asyncjob_set_strict_guards(int on);
+ASYNCJOB_API size_t asyncjob_unguarded_stacks(void);
 
 #ifdef __cplusplus
 }
