@@ -108,7 +108,9 @@ enum asyncjob_error {
     ASYNCJOB_ECANCELED = 11,    /* the job was cancelled: pausing is refused */
     ASYNCJOB_ERANGE = 12,       /* init_size exceeds max_size */
     ASYNCJOB_ESTACKSIZE = 13,   /* stack size below 16 KiB or above 1 GiB */
-    ASYNCJOB_ENOTSUP = 14       /* the job's stack use cannot be measured (custom stack) */
+    ASYNCJOB_ENOTSUP = 14,      /* a custom stack's use cannot be measured; no C++ runtime */
+    ASYNCJOB_EPOOLSIZE = 15,    /* max_size or init_size above INT_MAX */
+    ASYNCJOB_ENOJOB = 16        /* the call needs a running job and there is none */
 };
 
 /* The calling thread's most recent error code (0 if none yet). */
@@ -144,6 +146,18 @@ ASYNCJOB_API int asyncjob_set_stack_size(size_t bytes);
 ASYNCJOB_API size_t asyncjob_get_stack_size(void);
 ASYNCJOB_API size_t asyncjob_stack_peak(const ASYNC_JOB *job);
 ASYNCJOB_API size_t asyncjob_trim_thread(size_t keep);
+
+/*
+ * Threads (asyncjob_abandon_job(3)). asyncjob_abandon_job() recovers a thread whose
+ * running job was left without returning or pausing (a longjmp out of it): called outside
+ * that job's stack, it frees the job without running anything on its stack and returns 1;
+ * 0 with ASYNCJOB_ENOJOB if no job is running, ASYNCJOB_EINJOB if called on the running
+ * job's own stack. asyncjob_isolate_exceptions(), called inside a job, gives the job its
+ * own C++ exception-handling state until it finishes (try/catch blocks across a pause):
+ * 1, or 0 with ASYNCJOB_ENOJOB outside a job, ASYNCJOB_ENOTSUP without a C++ runtime.
+ */
+ASYNCJOB_API int asyncjob_abandon_job(void);
+ASYNCJOB_API int asyncjob_isolate_exceptions(void);
 
 #ifdef __cplusplus
 }
