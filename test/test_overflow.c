@@ -21,6 +21,7 @@
 #include "check_suite.h"
 #include "child.h"
 #include "guard_probe.h"
+#include "recurse.h"
 #include "sanitizers.h"
 #include "segv_altstack.h"
 
@@ -30,22 +31,6 @@
 # define NO_SANITIZE_ADDRESS
 #endif
 
-
-/* Nonzero stops the recursion; it stays 0, but the compiler cannot know that. */
-static volatile int stop_depth;
-
-/* Each frame keeps a small array alive across the call, so frames cannot be merged and
- * the call is not a tail call; the array stays far below a page, so a frame cannot step
- * over the guard page. */
-__attribute__((noinline)) static int recurse(volatile char *up, int depth)
-{
-    volatile char frame[200];
-    frame[0] = (char)depth;
-    frame[sizeof(frame) - 1] = up != NULL ? up[0] : 0;
-    if (stop_depth != 0 && depth >= stop_depth)
-        return frame[0];
-    return recurse(frame, depth + 1) + frame[sizeof(frame) - 1];
-}
 
 /* Hex of `v` into buf (async-signal-safe); returns the length. */
 static size_t fmt_hex(char *buf, uintptr_t v)
