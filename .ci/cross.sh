@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cross.sh ARCH: as root on Debian 12, cross-build for one Debian architecture (i386, armhf,
 # arm64, ppc64el, s390x, mips64el) in build/cross-ARCH and run the whole make check there
-# (qemu-user but for i386); ends with "N passed, N skipped, N failed". doc/DESIGN.md: "CI".
+# under qemu-user (i386 natively where the kernel runs 32-bit x86 programs); ends with
+# "N passed, N skipped, N failed". doc/DESIGN.md: "CI".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 arch=${1:-}
@@ -10,9 +11,10 @@ leg="cross $arch"
 # shellcheck source=.ci/leg.sh
 . .ci/leg.sh
 
-# ARCH -> GNU triplet of Debian's cross gcc, and the qemu-user binfmt entry ("" = native).
+# ARCH -> GNU triplet of Debian's cross gcc, and the qemu-user binfmt entry (for i386, only
+# where the kernel cannot run its programs: probe_native).
 case $arch in
-  i386)     triplet=i686-linux-gnu;          qemu= ;;
+  i386)     triplet=i686-linux-gnu;          qemu=qemu-i386 ;;
   armhf)    triplet=arm-linux-gnueabihf;     qemu=qemu-arm ;;
   arm64)    triplet=aarch64-linux-gnu;       qemu=qemu-aarch64 ;;
   ppc64el)  triplet=powerpc64le-linux-gnu;   qemu=qemu-ppc64le ;;
@@ -45,8 +47,7 @@ install_tools() {
   # non-zero while the rest is usable: go on, and let the installs below say what is missing.
   apt-get $APT_LOCK update -q >/dev/null 2>&1 || apt-get $APT_LOCK update -q >/dev/null 2>&1 ||
     echo "apt-get update reported errors (some index files were ignored); going on"
-  local pkgs="gcc-$triplet libc6:$arch"
-  [ -n "$qemu" ] && pkgs="$pkgs qemu-user qemu-user-binfmt"
+  local pkgs="gcc-$triplet libc6:$arch qemu-user qemu-user-binfmt"
   # shellcheck disable=SC2086
   apt_retry "$pkgs" install -y $pkgs
 }
@@ -64,15 +65,47 @@ unpack_target() {
   ls "$build/debs"
 }
 
+# i386: build a tiny program and run it with any qemu-i386 entry of ours disabled. If the
+# kernel runs it, the leg is native; if not ("Exec format error": no IA-32 emulation in the
+# kernel, as on some cloud machines), the leg registers qemu-i386 below.
+probe_native() {
+  [ "$arch" = i386 ] || return 0
+  banner "can this kernel run $arch programs?"
+  local bf=/proc/sys/fs/binfmt_misc probe=$build/probe-native
+  [ -e "$bf/register" ] || mount -t binfmt_misc binfmt_misc "$bf" || die "cannot mount binfmt_misc"
+  [ -e "$bf/$qemu" ] && { echo 0 >"$bf/$qemu" || die "cannot disable $bf/$qemu"; }
+  printf 'int main(void) { return 42; }\n' >"$probe.c"
+  "$triplet-gcc" -o "$probe" "$probe.c" || die "$triplet-gcc cannot build a program"
+  "$probe" 2>"$probe.err"
+  if [ $? -eq 42 ]; then
+    echo "yes: the tests run natively"
+    qemu=
+  else
+    echo "no ($(sed -n '1s/.*: //p' "$probe.err")): the tests run under $qemu"
+  fi
+}
+
 # Register the qemu-user binfmt entry if the kernel has not seen it (systemd-binfmt does
 # this at boot, which a container or a freshly mounted binfmt_misc has not had). Tests run
 # through it with no QEMU_LD_PREFIX, which makes qemu-user hang when a child dies of a signal.
+# Debian ships no qemu-i386 entry (an amd64 kernel normally runs i386 programs): the leg
+# writes one, for i386 ELF executables and shared objects, and takes it out at the end.
 register_binfmt() {
   [ -n "$qemu" ] || return 0
   banner "binfmt_misc"
   local bf=/proc/sys/fs/binfmt_misc conf=/usr/lib/binfmt.d/$qemu.conf
   [ -e "$bf/register" ] || mount -t binfmt_misc binfmt_misc "$bf" || die "cannot mount binfmt_misc"
-  if [ ! -e "$bf/$qemu" ]; then
+  if [ "$arch" = i386 ]; then
+    if [ -e "$bf/$qemu" ]; then
+      echo 1 >"$bf/$qemu" || die "cannot enable $bf/$qemu"
+    else
+      printf '%s' ':qemu-i386:M::\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x03\x00:\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-i386:' \
+        >"$bf/register" || die "cannot register $qemu with binfmt_misc"
+    fi
+    trap 'echo -1 >/proc/sys/fs/binfmt_misc/qemu-i386 2>/dev/null' EXIT
+    "$build/probe-native"
+    [ $? -eq 42 ] || die "an i386 program does not run under $qemu either"
+  elif [ ! -e "$bf/$qemu" ]; then
     [ -f "$conf" ] || die "$conf missing (qemu-user-binfmt)"
     cat "$conf" >"$bf/register" || die "cannot register $qemu with binfmt_misc"
   fi
@@ -103,6 +136,7 @@ install_tools
 multiarch=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null) ||
   die "dpkg-architecture does not know $arch"
 unpack_target
+probe_native
 register_binfmt
 configure_build
 leg="$arch${qemu:+ under $qemu}"
