@@ -27,12 +27,18 @@ extern "C" {
 #define ASYNCJOB_VERSION_PATCH 0
 #define ASYNCJOB_VERSION_STRING "1.0.0"
 
+/* <openssl/async.h> (which <openssl/ssl.h> includes) declares these too: its wait fd type
+ * is a macro, so both define it only if it is not defined yet, and its three typedefs are
+ * not repeated after it (a repeated typedef is an error before C11). */
+#ifndef OSSL_ASYNC_FD
+# define OSSL_ASYNC_FD int
+# define OSSL_BAD_ASYNC_FD -1
+#endif
+#ifndef OPENSSL_ASYNC_H
 typedef struct async_job_st ASYNC_JOB;
 typedef struct async_wait_ctx_st ASYNC_WAIT_CTX;
-typedef int OSSL_ASYNC_FD;
-#define OSSL_BAD_ASYNC_FD -1
-
 typedef int (*ASYNC_callback_fn)(void *arg);
+#endif
 typedef void *(*ASYNC_stack_alloc_fn)(size_t *num);
 typedef void (*ASYNC_stack_free_fn)(void *addr);
 
@@ -108,7 +114,9 @@ enum asyncjob_error {
     ASYNCJOB_ECANCELED = 11,    /* the job was cancelled: pausing is refused */
     ASYNCJOB_ERANGE = 12,       /* init_size exceeds max_size */
     ASYNCJOB_ESTACKSIZE = 13,   /* stack size below 16 KiB or above 1 GiB */
-    ASYNCJOB_ENOTSUP = 14       /* the job's stack use cannot be measured (custom stack) */
+    ASYNCJOB_ENOTSUP = 14,      /* the job's stack use cannot be measured (custom stack) */
+    ASYNCJOB_EGUARDSIZE = 15,   /* guard size 0 or above 256 MiB */
+    ASYNCJOB_ENOGUARD = 16      /* strict guards: a stack's guard could not be installed */
 };
 
 /* The calling thread's most recent error code (0 if none yet). */
@@ -144,6 +152,70 @@ ASYNCJOB_API int asyncjob_set_stack_size(size_t bytes);
 ASYNCJOB_API size_t asyncjob_get_stack_size(void);
 ASYNCJOB_API size_t asyncjob_stack_peak(const ASYNC_JOB *job);
 ASYNCJOB_API size_t asyncjob_trim_thread(size_t keep);
+
+/*
+ * Guards (asyncjob_set_guard_size(3)). Below every default stack lies a guard: address
+ * space that refuses access, 64 KiB unless ASYNCJOB_GUARD_SIZE or
+ * asyncjob_set_guard_size() says otherwise (1 byte to 256 MiB, rounded up to pages; 0 and
+ * ASYNCJOB_EGUARDSIZE otherwise), for stacks made from then on. A stack that cannot be
+ * guarded (mprotect guards past 7/8 of vm.max_map_count, or out of mappings) is made
+ * without a guard and counted by asyncjob_unguarded_stacks(), unless strict guards are on
+ * (ASYNCJOB_STRICT_GUARDS=1, asyncjob_set_strict_guards(1), which returns the previous
+ * setting): then the start fails with ASYNCJOB_ENOGUARD.
+ */
+ASYNCJOB_API int asyncjob_set_guard_size(size_t bytes);
+ASYNCJOB_API size_t asyncjob_get_guard_size(void);
+ASYNCJOB_API int asyncjob_set_strict_guards(int on);
+ASYNCJOB_API size_t asyncjob_unguarded_stacks(void);
+
+/*
+ * Stack overflows (asyncjob_overflow_report(3)). asyncjob_overflow_report(1) installs a
+ * SIGSEGV and SIGBUS handler that writes one line to stderr when a fault hits the guard
+ * below a job's stack (the job, its start function, its stack size, how to raise it), then
+ * lets the fault kill the process as it would have; other faults go to the handler that
+ * was there before. Threads that run jobs get an alternate signal stack. 0 puts the
+ * previous handlers back. ASYNCJOB_OVERFLOW_REPORT=1 turns it on at the first job; the
+ * OpenSSL drop-in turns it on unless it is 0. asyncjob_guard_job() returns the job whose stack
+ * guard holds `addr`, or NULL; async-signal-safe, for a program's own handler.
+ */
+ASYNCJOB_API int asyncjob_overflow_report(int on);
+ASYNCJOB_API ASYNC_JOB *asyncjob_guard_job(const void *addr);
+
+/*
+ * libcrypto exports the same ASYNC_* names. On ELF targets each ASYNC_* call of a program
+ * that includes this header asks for asyncjob's symbol version, so the link binds it to
+ * libasyncjob whatever the order of -lcrypto and -lasyncjob on the command line (without
+ * libasyncjob the link fails). A program linked with the static archive defines
+ * ASYNCJOB_STATIC (pkg-config --static --cflags does), since an archive has no versions.
+ * asyncjob(7), "OPENSSL IN THE SAME PROGRAM".
+ */
+#if defined(__ELF__) && defined(__GNUC__) && !defined(ASYNCJOB_BUILDING) && \
+    !defined(ASYNCJOB_STATIC)
+# define ASYNCJOB_SYMVER_(name) __asm__(".symver " #name "," #name "@ASYNCJOB_1.0");
+ASYNCJOB_SYMVER_(ASYNC_init_thread)
+ASYNCJOB_SYMVER_(ASYNC_cleanup_thread)
+ASYNCJOB_SYMVER_(ASYNC_start_job)
+ASYNCJOB_SYMVER_(ASYNC_pause_job)
+ASYNCJOB_SYMVER_(ASYNC_get_current_job)
+ASYNCJOB_SYMVER_(ASYNC_get_wait_ctx)
+ASYNCJOB_SYMVER_(ASYNC_block_pause)
+ASYNCJOB_SYMVER_(ASYNC_unblock_pause)
+ASYNCJOB_SYMVER_(ASYNC_is_capable)
+ASYNCJOB_SYMVER_(ASYNC_set_mem_functions)
+ASYNCJOB_SYMVER_(ASYNC_get_mem_functions)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_new)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_free)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_set_wait_fd)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_fd)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_all_fds)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_changed_fds)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_clear_fd)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_set_callback)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_callback)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_set_status)
+ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_status)
+# undef ASYNCJOB_SYMVER_
+#endif
 
 #ifdef __cplusplus
 }

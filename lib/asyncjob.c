@@ -11,6 +11,7 @@
 #include "fiber.c"
 #include "pool.c"
 #include "debug_registry.c"
+#include "overflow.c"
 #include "wait_ctx.c"
 #include "async.c"
 #include "stack_api.c"
