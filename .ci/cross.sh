@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # cross.sh ARCH: as root on Debian 12, cross-build for one Debian architecture (i386, armhf,
-# arm64, ppc64el, s390x, mips64el) in build/cross-ARCH and run the whole make check there
-# under qemu-user (i386 natively where the kernel runs 32-bit x86 programs); ends with
-# "N passed, N skipped, N failed". doc/DESIGN.md: "CI".
+# arm64, ppc64el, s390x, mips64el, riscv64) in build/cross-ARCH and run the whole make check
+# there under qemu-user (i386 natively where the kernel runs 32-bit x86 programs); ends with
+# "N passed, N skipped, N failed". arm64 also runs plain_build (.ci/leg.sh). riscv64, which
+# Debian 12 has no binary packages for, takes Boost and Check from their source packages.
+# doc/DESIGN.md: "CI".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 arch=${1:-}
@@ -10,6 +12,8 @@ start=$(date +%s)
 leg="cross $arch"
 # shellcheck source=.ci/leg.sh
 . .ci/leg.sh
+# shellcheck source=.ci/apt-src.sh
+. .ci/apt-src.sh
 
 # ARCH -> GNU triplet of Debian's cross gcc, and the qemu-user binfmt entry (for i386, only
 # where the kernel cannot run its programs: probe_native).
@@ -20,8 +24,15 @@ case $arch in
   ppc64el)  triplet=powerpc64le-linux-gnu;   qemu=qemu-ppc64le ;;
   s390x)    triplet=s390x-linux-gnu;         qemu=qemu-s390x ;;
   mips64el) triplet=mips64el-linux-gnuabi64; qemu=qemu-mips64el ;;
-  *) echo "usage: $0 i386|armhf|arm64|ppc64el|s390x|mips64el"; exit 2 ;;
+  riscv64)  triplet=riscv64-linux-gnu;       qemu=qemu-riscv64 ;;
+  *) echo "usage: $0 i386|armhf|arm64|ppc64el|s390x|mips64el|riscv64"; exit 2 ;;
 esac
+# Architectures without Debian 12 binary packages: the target's libc is the cross
+# toolchain's (libc6-riscv64-cross, in /usr/$triplet), whose loader the programs name
+# directly; fcontext is assembled from Boost's source package (.ci/boost-source.sh) and
+# Check built from its own; no libcrypto for the target, so the drop-in is left out.
+from_source=no
+[ "$arch" = riscv64 ] && from_source=yes
 build=build/cross-$arch
 sysroot=$PWD/$build/sysroot
 # What the build takes from the target, unpacked into the sysroot: the target's -dev
@@ -42,6 +53,10 @@ apt_retry() {
 
 install_tools() {
   banner "packages"
+  if [ $from_source = yes ]; then
+    apt_retry "gcc-$triplet" install -y "gcc-$triplet" qemu-user qemu-user-binfmt dpkg-dev
+    return
+  fi
   dpkg --add-architecture "$arch" || die "dpkg --add-architecture $arch failed"
   # A mirror whose index of some architecture is out of step makes apt-get update exit
   # non-zero while the rest is usable: go on, and let the installs below say what is missing.
@@ -53,8 +68,15 @@ install_tools() {
 }
 
 unpack_target() {
-  banner "target packages into $sysroot"
   rm -rf "$build" && mkdir -p "$build/debs" "$sysroot" || die "cannot create $build"
+  if [ $from_source = yes ]; then
+    banner "Boost.Context's fcontext from Boost's source package"
+    bash .ci/boost-source.sh build/boost-source || die "no Boost source"
+    banner "Check for $arch, from its Debian source package"
+    check_from_source "$PWD/$build" --host="$triplet" CC="$cross_cc"
+    return
+  fi
+  banner "target packages into $sysroot"
   local p
   for p in $TARGET_DEBS; do
     (cd "$build/debs" && apt_retry "$p:$arch" download "$p:$arch") || exit 1
@@ -115,17 +137,30 @@ register_binfmt() {
 
 configure_build() {
   banner "configure --host=$triplet"
-  local libdir=$sysroot/usr/lib/$multiarch
-  ( cd "$build" && PKG_CONFIG_LIBDIR=$libdir/pkgconfig:$sysroot/usr/share/pkgconfig \
-      PKG_CONFIG_SYSROOT_DIR=$sysroot ../../configure --host="$triplet" --enable-werror \
-      --with-boost-context="$libdir" CPPFLAGS="-isystem $sysroot/usr/include/$multiarch" \
-      LDFLAGS="-Wl,-rpath-link,$libdir" >configure.out 2>&1 ) ||
-    { tail -30 "$build/configure.out"; die "configure failed"; }
+  local libdir=$sysroot/usr/lib/$multiarch boost=$PWD/build/boost-source
+  if [ $from_source = yes ]; then
+    ( cd "$build" && PKG_CONFIG_LIBDIR=$PWD/check/lib/pkgconfig ../../configure \
+        --host="$triplet" --enable-werror CC="$cross_cc" --with-boost-source="$boost" \
+        >configure.out 2>&1 ) || { tail -30 "$build/configure.out"; die "configure failed"; }
+  else
+    ( cd "$build" && PKG_CONFIG_LIBDIR=$libdir/pkgconfig:$sysroot/usr/share/pkgconfig \
+        PKG_CONFIG_SYSROOT_DIR=$sysroot ../../configure --host="$triplet" --enable-werror \
+        --with-boost-context="$libdir" CPPFLAGS="-isystem $sysroot/usr/include/$multiarch" \
+        LDFLAGS="-Wl,-rpath-link,$libdir" >configure.out 2>&1 ) ||
+      { tail -30 "$build/configure.out"; die "configure failed"; }
+  fi
   sed -n '/configured$/,$p' "$build/configure.out"
-  grep -q "fcontext from: *$libdir/libboost_context.a" "$build/configure.out" ||
-    die "configure did not pick the $arch libboost_context.a"
-  grep -q 'libcrypto (bench reference): yes' "$build/configure.out" ||
-    die "configure did not take the $arch libcrypto"
+  if [ $from_source = yes ]; then
+    grep -q "fcontext from: *$boost/libs/context/src/asm" "$build/configure.out" ||
+      die "configure did not take fcontext from $boost"
+    echo "no libcrypto for $arch in Debian 12: the coexistence test skips, no drop-in"
+  else
+    grep -q "fcontext from: *$libdir/libboost_context.a" "$build/configure.out" ||
+      die "configure did not pick the $arch libboost_context.a"
+    grep -q 'libcrypto (bench reference): yes' "$build/configure.out" ||
+      die "configure did not take the $arch libcrypto"
+  fi
+  grep -q 'tests (make check): yes' "$build/configure.out" || die "configure turned the tests off"
   banner "make"
   ( cd "$build" && make -j2 >make.out 2>&1 ) || { tail -30 "$build/make.out"; die "make failed"; }
   file -L "$build/lib/.libs/libasyncjob.so"
@@ -133,6 +168,13 @@ configure_build() {
 
 [ -x configure ] || ./autogen.sh >/dev/null || die "autogen failed"
 install_tools
+# Without the target's libc6 package, programs name the cross toolchain's loader and libc.
+cross_cc=$triplet-gcc
+if [ $from_source = yes ]; then
+  loader=$(ls /usr/"$triplet"/lib/ld-linux-*.so.* 2>/dev/null | head -1)
+  [ -n "$loader" ] || die "no loader in /usr/$triplet/lib (libc6-$arch-cross)"
+  cross_cc="$triplet-gcc -Wl,--dynamic-linker=$loader -Wl,-rpath,/usr/$triplet/lib"
+fi
 multiarch=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null) ||
   die "dpkg-architecture does not know $arch"
 unpack_target
@@ -141,4 +183,6 @@ register_binfmt
 configure_build
 leg="$arch${qemu:+ under $qemu}"
 leg_check LD_LIBRARY_PATH="$sysroot/usr/lib/$multiarch"
+# A plain cross configure, as a user with only the target's Boost would run it.
+[ "$arch" = arm64 ] && plain_build --host="$triplet" --with-boost-context="$sysroot/usr/lib/$multiarch"
 leg_finish
