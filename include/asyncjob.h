@@ -182,6 +182,16 @@ ASYNCJOB_API int asyncjob_overflow_report(int on);
 ASYNCJOB_API ASYNC_JOB *asyncjob_guard_job(const void *addr);
 
 /*
+ * Orphaned jobs (asyncjob_reclaim_orphans(3)). With reclaiming on, ASYNC_WAIT_CTX_free()
+ * of a ctx that a paused job of the calling thread waits with takes that job for good: it
+ * is never resumed (its handle is refused), its stack's pages are given back at once, and
+ * after a quarantine of one second it serves new jobs. Off unless asked (the call, or
+ * ASYNCJOB_RECLAIM_ORPHANS=1); on by default under the OpenSSL drop-in. Returns the
+ * previous setting.
+ */
+ASYNCJOB_API int asyncjob_reclaim_orphans(int on);
+
+/*
  * libcrypto exports the same ASYNC_* names. On ELF targets each ASYNC_* call of a program
  * that includes this header asks for asyncjob's symbol version, so the link binds it to
  * libasyncjob whatever the order of -lcrypto and -lasyncjob on the command line (without

@@ -117,13 +117,13 @@ void debug_registry_remove(struct debug_link *link)
     link->next = link->prev = NULL;
 }
 
-struct debug_link *debug_registry_find(int (*match)(const struct debug_link *, const void *),
-                                       const void *arg)
+/* The walk of both finders, the lock held. */
+static struct debug_link *debug_registry_walk(int (*match)(const struct debug_link *,
+                                                           const void *),
+                                              const void *arg)
 {
     struct debug_registry *r = &asyncjob_debug_registry;
     struct debug_link *found = NULL;
-    if (__atomic_exchange_n(&debug_registry_busy, 1, __ATOMIC_ACQUIRE))
-        return NULL; /* being changed (perhaps by the interrupted code itself) */
     for (struct debug_link *l = r->head.next; l != &r->head; l = l->next) {
         if (match(l, arg)) {
             found = l;
@@ -132,4 +132,20 @@ struct debug_link *debug_registry_find(int (*match)(const struct debug_link *, c
     }
     debug_registry_unlock();
     return found;
+}
+
+struct debug_link *debug_registry_find(int (*match)(const struct debug_link *, const void *),
+                                       const void *arg)
+{
+    if (__atomic_exchange_n(&debug_registry_busy, 1, __ATOMIC_ACQUIRE))
+        return NULL; /* being changed (perhaps by the interrupted code itself) */
+    return debug_registry_walk(match, arg);
+}
+
+struct debug_link *debug_registry_find_wait(int (*match)(const struct debug_link *,
+                                                         const void *),
+                                            const void *arg)
+{
+    debug_registry_lock();
+    return debug_registry_walk(match, arg);
 }

@@ -62,5 +62,9 @@ void debug_registry_remove(struct debug_link *link);
  * being changed at this moment: it never waits, so a signal handler may call it. */
 struct debug_link *debug_registry_find(int (*match)(const struct debug_link *, const void *),
                                        const void *arg);
+/* The same, waiting for the lock (never from a signal handler). */
+struct debug_link *debug_registry_find_wait(int (*match)(const struct debug_link *,
+                                                         const void *),
+                                            const void *arg);
 
 #endif /* ASYNCJOB_DEBUG_REGISTRY_H */

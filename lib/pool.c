@@ -173,10 +173,14 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
     return 1;
 }
 
+void (*pool_quarantine_flush)(struct pool_thread *pt);
+
 void pool_cleanup(struct pool_thread *pt)
 {
     if (!pt->initialised)
         return;
+    if (pt->quarantine != NULL)
+        pool_quarantine_flush(pt);
     pool_trim(pt, 0);
     fiber_release_thread();
     /* Jobs still paused are orphans now: they may finish later and are then freed. */

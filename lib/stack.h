@@ -75,6 +75,10 @@ static inline int stack_mark_ok(const uint32_t *mark)
  * job went deep, the mark renewed. */
 int stack_renew(struct stack *s, const void *frame);
 
+/* Give back every page of `s`, whose frames will never run again (a default stack: a
+ * late write there lands on a fresh zero page), and renew its mark. */
+void stack_discard(struct stack *s);
+
 /* Whether `s` was made for a smaller size than the one in force. (Not its actual size: a
  * custom allocator may give less than it is asked for, every time.) */
 int stack_too_small(const struct stack *s);
