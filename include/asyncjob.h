@@ -163,7 +163,7 @@ ASYNCJOB_API size_t asyncjob_trim_thread(size_t keep);
  * guarded (mprotect guards past 7/8 of vm.max_map_count, or out of mappings) is made
  * without a guard and counted by asyncjob_unguarded_stacks(), unless strict guards are on
  * (ASYNCJOB_STRICT_GUARDS=1, asyncjob_set_strict_guards(1), which returns the previous
- * setting): then the start fails with ASYNCJOB_ENOGUARD.
+ * setting): then the start returns ASYNC_NO_JOBS with ASYNCJOB_ENOGUARD.
  */
 ASYNCJOB_API int asyncjob_set_guard_size(size_t bytes);
 ASYNCJOB_API size_t asyncjob_get_guard_size(void);
