@@ -143,7 +143,7 @@ regs() { # OUTPUT
 # beta_middle's local read through the selected job frame; the thread's own backtrace back
 # (the running job) once the job is let go.
 locals_and_off() { # OUTPUT
-  section "$1" locals | grep -Eq '^#[0-9]+ .* in beta_inner \(x=3\)' &&
+  section "$1" locals | grep -Eq '^#[0-9]+ .* in beta_inner \(x=(x@entry=)?3\)' &&
     section "$1" locals | grep -Eq '^#[0-9]+ .* in beta_middle \(x=2\)' &&
     section "$1" locals | grep -q '^\$1 = 207$' &&
     section "$1" off | grep -q 'Job 4 let go' &&
