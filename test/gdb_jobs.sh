@@ -93,7 +93,7 @@ in_order() { # FRAMES PATTERN...
 }
 lib_frame='ASYNC_pause_job|fiber_|pool_job_main|make_fcontext|jump_fcontext|\?\? \(\)'
 # Brief: exactly the job's own frames, its start function last, the library's hidden.
-# Full: frame #0 is the library's switch (a wrong save-area layout makes it "??"), then
+# Full: frame #0 is in the library's switch (a wrong save-area layout makes it "??" outside it), then
 # ASYNC_pause_job, the job's frames, and the library's entry last.
 chain() { # OUTPUT START-FUNCTION PATTERN...
   f=$1 start=$2; shift 2
@@ -103,7 +103,7 @@ chain() { # OUTPUT START-FUNCTION PATTERN...
     echo "$brief" | tail -n 1 | grep -q " in $start " &&
     echo "$brief" | awk -v n="$#" 'END { exit NR != n }' &&
     section "$f" brief | grep -q "frames of libasyncjob hidden: asyncjob bt -full" || return 1
-  echo "$full" | head -n 1 | grep -Eq '^#0 +0x[0-9a-f]+ in (fiber_switch_to|ASYNC_pause_job) ' &&
+  echo "$full" | head -n 1 | grep -Eq '^#0 +0x[0-9a-f]+ in ((fiber_[a-z_]+|ASYNC_pause_job) |\?\? \(\) from .*libasyncjob)' &&
     in_order "$full" ASYNC_pause_job "$@" &&
     echo "$full" | tail -n 1 | grep -Eq 'make_fcontext|fiber_trampoline|\?\? \(\) from .*libasyncjob'
 }
@@ -143,7 +143,7 @@ regs() { # OUTPUT
 # beta_middle's local read through the selected job frame; the thread's own backtrace back
 # (the running job) once the job is let go.
 locals_and_off() { # OUTPUT
-  section "$1" locals | grep -Eq '^#[0-9]+ .* in beta_inner \(x=(x@entry=)?3\)' &&
+  section "$1" locals | grep -Eq '^#[0-9]+ .* in beta_inner \(x=([^)]*x@entry=)?3\)' &&
     section "$1" locals | grep -Eq '^#[0-9]+ .* in beta_middle \(x=2\)' &&
     section "$1" locals | grep -q '^\$1 = 207$' &&
     section "$1" off | grep -q 'Job 4 let go' &&
