@@ -188,10 +188,17 @@ __asm__(".text\n"
         "  ret\n"
         ".size probe_switch, .-probe_switch\n");
 #else
-# define ARCH NULL
+# define ARCH "an architecture without a probe"
 #endif
 
 #define WINDOW 96 /* words of the save area looked at */
+
+static int fail(const char *why, const char *name)
+{
+    fprintf(stderr, "fcontext_probe (%s): %s%s%s\n", ARCH, why, name ? ": " : "",
+            name ? name : "");
+    return 1;
+}
 
 #ifdef PROBE_BASE
 static uintptr_t saved[WINDOW];
@@ -220,12 +227,6 @@ static long slot_of(uintptr_t value, long after)
     return found;
 }
 
-static int fail(const char *why, const char *name)
-{
-    fprintf(stderr, "fcontext_probe (%s): %s%s%s\n", ARCH, why, name ? ": " : "",
-            name ? name : "");
-    return 1;
-}
 #endif
 
 int main(void)
