@@ -122,9 +122,11 @@ enum asyncjob_error {
     ASYNCJOB_ECANCELED = 11,    /* the job was cancelled: pausing is refused */
     ASYNCJOB_ERANGE = 12,       /* init_size exceeds max_size */
     ASYNCJOB_ESTACKSIZE = 13,   /* stack size below 16 KiB or above 1 GiB */
-    ASYNCJOB_ENOTSUP = 14,      /* the job's stack use cannot be measured (custom stack) */
+    ASYNCJOB_ENOTSUP = 14,      /* not supported here: a custom stack's use, no C++ runtime */
     ASYNCJOB_EGUARDSIZE = 15,   /* guard size 0 or above 256 MiB */
-    ASYNCJOB_ENOGUARD = 16      /* strict guards: a stack's guard could not be installed */
+    ASYNCJOB_ENOGUARD = 16,     /* strict guards: a stack's guard could not be installed */
+    ASYNCJOB_EPOOLSIZE = 17,    /* max_size or init_size above INT_MAX */
+    ASYNCJOB_ENOJOB = 18        /* the call needs a running job and there is none */
 };
 
 /* The calling thread's most recent error code (0 if none yet). */
@@ -169,7 +171,7 @@ ASYNCJOB_API size_t asyncjob_trim_thread(size_t keep);
  * guarded (mprotect guards past 7/8 of vm.max_map_count, or out of mappings) is made
  * without a guard and counted by asyncjob_unguarded_stacks(), unless strict guards are on
  * (ASYNCJOB_STRICT_GUARDS=1, asyncjob_set_strict_guards(1), which returns the previous
- * setting): then the start fails with ASYNCJOB_ENOGUARD.
+ * setting): then the start returns ASYNC_NO_JOBS with ASYNCJOB_ENOGUARD.
  */
 ASYNCJOB_API int asyncjob_set_guard_size(size_t bytes);
 ASYNCJOB_API size_t asyncjob_get_guard_size(void);
@@ -190,40 +192,32 @@ ASYNCJOB_API int asyncjob_overflow_report(int on);
 ASYNCJOB_API ASYNC_JOB *asyncjob_guard_job(const void *addr);
 
 /*
- * libcrypto exports the same ASYNC_* names. On ELF targets each ASYNC_* call of a program
- * that includes this header asks for asyncjob's symbol version, so the link binds it to
- * libasyncjob whatever the order of -lcrypto and -lasyncjob on the command line (without
- * libasyncjob the link fails). A program linked with the static archive defines
- * ASYNCJOB_STATIC (pkg-config --static --cflags does), since an archive has no versions.
- * asyncjob(7), "OPENSSL IN THE SAME PROGRAM".
+ * Threads (asyncjob_abandon_job(3)). asyncjob_abandon_job() recovers a thread whose
+ * running job was left without returning or pausing (a longjmp out of it): called outside
+ * that job's stack, it frees the job without running anything on its stack and returns 1;
+ * 0 with ASYNCJOB_ENOJOB if no job is running, ASYNCJOB_EINJOB if called on the running
+ * job's own stack. asyncjob_isolate_exceptions(), called inside a job, gives the job its
+ * own C++ exception-handling state until it finishes (try/catch blocks across a pause):
+ * 1, or 0 with ASYNCJOB_ENOJOB outside a job, ASYNCJOB_ENOTSUP without a C++ runtime.
  */
-#if defined(__ELF__) && defined(__GNUC__) && !defined(ASYNCJOB_BUILDING) && \
-    !defined(ASYNCJOB_STATIC)
-# define ASYNCJOB_SYMVER_(name) __asm__(".symver " #name "," #name "@ASYNCJOB_1.0");
-ASYNCJOB_SYMVER_(ASYNC_init_thread)
-ASYNCJOB_SYMVER_(ASYNC_cleanup_thread)
-ASYNCJOB_SYMVER_(ASYNC_start_job)
-ASYNCJOB_SYMVER_(ASYNC_pause_job)
-ASYNCJOB_SYMVER_(ASYNC_get_current_job)
-ASYNCJOB_SYMVER_(ASYNC_get_wait_ctx)
-ASYNCJOB_SYMVER_(ASYNC_block_pause)
-ASYNCJOB_SYMVER_(ASYNC_unblock_pause)
-ASYNCJOB_SYMVER_(ASYNC_is_capable)
-ASYNCJOB_SYMVER_(ASYNC_set_mem_functions)
-ASYNCJOB_SYMVER_(ASYNC_get_mem_functions)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_new)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_free)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_set_wait_fd)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_fd)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_all_fds)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_changed_fds)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_clear_fd)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_set_callback)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_callback)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_set_status)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_status)
-# undef ASYNCJOB_SYMVER_
-#endif
+ASYNCJOB_API int asyncjob_abandon_job(void);
+ASYNCJOB_API int asyncjob_isolate_exceptions(void);
+
+/*
+ * Orphaned jobs (asyncjob_reclaim_orphans(3)). With reclaiming on, ASYNC_WAIT_CTX_free()
+ * of a ctx that a paused job of the calling thread waits with takes that job for good: it
+ * is never resumed (its handle is refused), its stack's pages are given back at once, and
+ * after a quarantine of one second it serves new jobs. Off unless asked (the call, or
+ * ASYNCJOB_RECLAIM_ORPHANS=1); on by default under the OpenSSL drop-in. Returns the
+ * previous setting.
+ */
+ASYNCJOB_API int asyncjob_reclaim_orphans(int on);
+
+/*
+ * libcrypto exports the same ASYNC_* names: the linker binds a program's calls to whichever
+ * of libasyncjob and libcrypto comes first on its link line, so put -lasyncjob before
+ * -lcrypto. asyncjob(7), "OPENSSL IN THE SAME PROGRAM".
+ */
 
 #ifdef __cplusplus
 }

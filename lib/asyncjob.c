@@ -19,4 +19,5 @@
 #include "overflow.c"
 #include "wait_ctx.c"
 #include "async.c"
+#include "orphan.c"
 #include "stack_api.c"

@@ -37,18 +37,13 @@ STATIC_ASSERT(DEBUG_FIELD_SIZE(struct async_job_st, dbg_serial) == 8 &&
                   DEBUG_FIELD_SIZE(struct debug_registry, count) == 8,
               "the debugger reads each field with the width it has here");
 
-/* Where Boost's jump_fcontext leaves the registers of the stack it switches away from,
- * relative to that stack's saved context: the layout of its save area on each architecture
- * (doc/DESIGN.md, "jump_fcontext's save area"). */
-#if defined(__x86_64__) && defined(__LP64__)
-# define DEBUG_CONTEXT_LAYOUT "rip@56 rsp=64 r12@8 r13@16 r14@24 r15@32 rbx@40 rbp@48"
-#elif defined(__aarch64__)
-# define DEBUG_CONTEXT_LAYOUT                                                             \
-    "pc@160 sp=176 x19@64 x20@72 x21@80 x22@88 x23@96 x24@104 x25@112 x26@120 x27@128 " \
-    "x28@136 x29@144 x30@152"
-#else
-# define DEBUG_CONTEXT_LAYOUT ""
-#endif
+/* Where the linked jump_fcontext leaves the registers of the stack it switches away from,
+ * relative to that stack's saved context: measured at build time by lib/fcontext_probe,
+ * which make runs to write this header ("" when it could not run; doc/DESIGN.md,
+ * "jump_fcontext's save area"). */
+#include "lib/fcontext_layout.h"
+STATIC_ASSERT(sizeof(FCONTEXT_LAYOUT) <= DEBUG_CONTEXT_LAYOUT_SIZE,
+              "the probed layout fits the descriptor");
 
 /* In a section of its own as well as under its name, so that a debugger still finds it
  * in a library stripped of its symbol table (section headers survive strip). */
@@ -72,7 +67,7 @@ __attribute__((section(".asyncjob_debug"))) struct debug_registry asyncjob_debug
     .registry_count = (uint16_t)offsetof(struct debug_registry, count),
     .registry_layout = (uint16_t)offsetof(struct debug_registry, context_layout),
     .not_active = POOL_NOT_ACTIVE,
-    .context_layout = DEBUG_CONTEXT_LAYOUT,
+    .context_layout = FCONTEXT_LAYOUT,
     .head = {&asyncjob_debug_registry.head, &asyncjob_debug_registry.head},
 };
 
@@ -117,13 +112,13 @@ void debug_registry_remove(struct debug_link *link)
     link->next = link->prev = NULL;
 }
 
-struct debug_link *debug_registry_find(int (*match)(const struct debug_link *, const void *),
-                                       const void *arg)
+/* The walk of both finders, the lock held. */
+static struct debug_link *debug_registry_walk(int (*match)(const struct debug_link *,
+                                                           const void *),
+                                              const void *arg)
 {
     struct debug_registry *r = &asyncjob_debug_registry;
     struct debug_link *found = NULL;
-    if (__atomic_exchange_n(&debug_registry_busy, 1, __ATOMIC_ACQUIRE))
-        return NULL; /* being changed (perhaps by the interrupted code itself) */
     for (struct debug_link *l = r->head.next; l != &r->head; l = l->next) {
         if (match(l, arg)) {
             found = l;
@@ -132,4 +127,20 @@ struct debug_link *debug_registry_find(int (*match)(const struct debug_link *, c
     }
     debug_registry_unlock();
     return found;
+}
+
+struct debug_link *debug_registry_find(int (*match)(const struct debug_link *, const void *),
+                                       const void *arg)
+{
+    if (__atomic_exchange_n(&debug_registry_busy, 1, __ATOMIC_ACQUIRE))
+        return NULL; /* being changed (perhaps by the interrupted code itself) */
+    return debug_registry_walk(match, arg);
+}
+
+struct debug_link *debug_registry_find_wait(int (*match)(const struct debug_link *,
+                                                         const void *),
+                                            const void *arg)
+{
+    debug_registry_lock();
+    return debug_registry_walk(match, arg);
 }

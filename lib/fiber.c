@@ -9,6 +9,7 @@
 #include "fiber.h"
 
 #ifdef HAVE_VALGRIND_VALGRIND_H
+# include <valgrind/memcheck.h>
 # include <valgrind/valgrind.h>
 #endif
 #ifdef ASYNCJOB_ASAN
@@ -134,6 +135,25 @@ void fiber_exit(struct fiber *f, void *result)
     __builtin_unreachable(); /* nothing ever resumes a finished fiber */
 }
 
+/* Not instrumented by ASan: the valgrind request's argument block is a local, which ASan
+ * would put on the fake stack of the job being abandoned, freed by the switch below. */
+#ifdef ASYNCJOB_ASAN
+__attribute__((no_sanitize_address))
+#endif
+void fiber_abandon(struct fiber *f)
+{
+    /* ASan: as fiber_exit()'s switch (its fake stack freed), then the arrival it never had. */
+    FIBER_ASAN_START(NULL, f->caller_lo, f->caller_size);
+    FIBER_ASAN_FINISH(f->caller_fake_stack, NULL, NULL);
+    FIBER_TSAN_SWITCH(f->caller_tsan_fiber);
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    /* memcheck took the stack for one whose frames are gone (pthread_exit's unwinding left
+     * it without a switch): the public default free function reads it to find the tail. */
+    VALGRIND_MAKE_MEM_DEFINED(f->stack.lo, f->stack.size);
+#endif
+    (void)f;
+}
+
 /* Introduce a fiber's new stack to the tools in use (fiber_destroy() takes it back). */
 static void fiber_register(struct fiber *f)
 {
@@ -160,11 +180,9 @@ static void fiber_register(struct fiber *f)
     (void)f;
 }
 
-int fiber_create(struct fiber *f, fiber_entry_fn entry)
+/* Lay out a fresh context on f's stack and run it to its first leave. */
+static void fiber_start(struct fiber *f, fiber_entry_fn entry)
 {
-    int err = stack_alloc(&f->stack);
-    if (err != 0)
-        return err;
     f->entry = entry;
     f->finished = 0;
     f->caller = NULL;
@@ -175,10 +193,19 @@ int fiber_create(struct fiber *f, fiber_entry_fn entry)
     memset(top, 0, FIBER_TOP_PAD);
     f->ctx = make_fcontext(top, f->stack.size - FIBER_TOP_PAD, fiber_trampoline);
     fiber_resume(f, NULL);
+}
+
+int fiber_create(struct fiber *f, fiber_entry_fn entry)
+{
+    int err = stack_alloc(&f->stack);
+    if (err != 0)
+        return err;
+    fiber_start(f, entry);
     return 0;
 }
 
-void fiber_destroy(struct fiber *f)
+/* The tools forget f's stack (fiber_register() introduced it). */
+static void fiber_unregister(struct fiber *f)
 {
 #ifdef ASYNCJOB_TSAN
     __tsan_destroy_fiber(f->tsan_fiber);
@@ -187,10 +214,23 @@ void fiber_destroy(struct fiber *f)
     VALGRIND_STACK_DEREGISTER(f->vg_id);
 #endif
 #ifdef ASYNCJOB_ASAN
-    /* A fiber destroyed while suspended leaves its frames' redzones in the shadow, which
-     * the memory's next owner must not inherit. (Its fake stack cannot be freed from
-     * outside; the pool never destroys a suspended job.) */
+    /* A fiber abandoned while suspended leaves its frames' redzones in the shadow, which
+     * the memory's next user must not inherit. (Its fake stack cannot be freed from
+     * outside.) */
     __asan_unpoison_memory_region(f->stack.lo, f->stack.size);
 #endif
+    (void)f;
+}
+
+void fiber_reset(struct fiber *f)
+{
+    fiber_unregister(f);
+    stack_discard(&f->stack);
+    fiber_start(f, f->entry);
+}
+
+void fiber_destroy(struct fiber *f)
+{
+    fiber_unregister(f);
     stack_free(&f->stack);
 }

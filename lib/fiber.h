@@ -127,11 +127,21 @@ static inline int fiber_finished(const struct fiber *f)
  * returned it, and switch back to its caller for good. */
 NORETURN void fiber_exit(struct fiber *f, void *result);
 
+/* The code running `f` has left its stack without a switch (a longjmp out of it, or
+ * pthread_exit's unwinding) and now runs on the stack `f` was entered from: tell the tools
+ * so, as a final switch of `f` would have. `f` is then as if suspended never to run again:
+ * fiber_destroy() may free it. */
+void fiber_abandon(struct fiber *f);
+
 /* Usable stack size in bytes. */
 static inline size_t fiber_stack_size(const struct fiber *f)
 {
     return f->stack.size;
 }
+
+/* Abandon whatever `f` was suspended in (it never runs again), give its stack's pages back
+ * and make it fresh, with the same entry, as fiber_create() leaves it. */
+void fiber_reset(struct fiber *f);
 
 /* Release the stack. `f` must be finished, or suspended and never to run again. */
 void fiber_destroy(struct fiber *f);

@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 
 #include "error.h"
+#include "orphan.h"
 #include "overflow.h"
 #include "pool.h"
 
@@ -149,4 +150,5 @@ __attribute__((constructor)) static void dropin_init(void)
     dropin_libcrypto_set0_default = (OSSL_LIB_CTX * (*)(OSSL_LIB_CTX *)) set0;
     error_hook = dropin_queue_error;
     overflow_default = 1; /* asyncjob-openssl(1): the overflow report is on unless turned off */
+    orphan_reclaim = 1;   /* and orphaned jobs are reclaimed: libssl never resumes them */
 }

@@ -31,7 +31,7 @@ extern uint32_t stack_epoch;
 /* A custom allocator's stack smaller than this is refused: a custom stack has no guard page
  * to stop an overflow, and less than a page cannot even hold the dynamic linker's lazy
  * binding, which saves the whole vector register state on the stack. ASan's frames are
- * larger: there the minimum is eight times that (lib/stack_internal.h, STACK_SCALE). */
+ * larger: there the minimum is four times that (lib/stack_internal.h, STACK_MIN_USABLE). */
 #define STACK_MIN_SIZE 4096
 
 /* The guard below a default stack: 64 KiB of address space unless ASYNCJOB_GUARD_SIZE or
@@ -74,6 +74,10 @@ static inline int stack_mark_ok(const uint32_t *mark)
  * could not be given back whole (the caller frees the job); else 1, the pages below `frame` (the caller's, on `s`) given back if the
  * job went deep, the mark renewed. */
 int stack_renew(struct stack *s, const void *frame);
+
+/* Give back every page of `s`, whose frames will never run again (a default stack: a
+ * late write there lands on a fresh zero page), and renew its mark. */
+void stack_discard(struct stack *s);
 
 /* Whether `s` was made for a smaller size than the one in force. (Not its actual size: a
  * custom allocator may give less than it is asked for, every time.) */

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #ifndef _WIN32
 # include <errno.h>
 # include <fcntl.h>
@@ -58,6 +59,11 @@ static void stack_guard_env(void)
     const char *v = getenv("ASYNCJOB_STRICT_GUARDS");
     if (v != NULL && v[0] == '1' && v[1] == '\0')
         __atomic_store_n(&stack_guard_strict, 1, __ATOMIC_RELAXED);
+    /* mprotect guards on a kernel with guard regions, as on kernels before 6.13 (tests,
+     * and measuring what those kernels do). */
+    v = getenv("ASYNCJOB_GUARD_MODE");
+    if (v != NULL && strcmp(v, "mprotect") == 0)
+        __atomic_store_n(&stack_guard_setting, (int)STACK_GUARD_MPROTECT, __ATOMIC_RELAXED);
 }
 
 size_t stack_guard_size(void)
@@ -159,6 +165,7 @@ static void stack_guard_settle(enum stack_guard mode)
  * settled (the first answer settles it); 0, or -1 with errno. */
 static int stack_guard_install(void *map, size_t len)
 {
+    pthread_once(&stack_guard_once, stack_guard_env); /* ASYNCJOB_GUARD_MODE */
     int mode = __atomic_load_n(&stack_guard_setting, __ATOMIC_RELAXED);
     if (mode != STACK_GUARD_MPROTECT) {
         if (madvise(map, len, MADV_GUARD_INSTALL) == 0) {
