@@ -201,6 +201,9 @@ void pool_drop_small(struct pool_thread *pt)
 static void pool_thread_exit(void *arg)
 {
     struct pool_thread *pt = arg;
+    /* winpthreads calls destructors for keys whose value is NULL, which POSIX does not. */
+    if (pt == NULL)
+        return;
     if (pt->current != NULL) {
         if (pool_stack_holds(pt->current, __builtin_frame_address(0))) {
             ASYNC_JOB *job = pt->current;

@@ -61,9 +61,11 @@ static void stack_guard_env(void)
         __atomic_store_n(&stack_guard_strict, 1, __ATOMIC_RELAXED);
     /* mprotect guards on a kernel with guard regions, as on kernels before 6.13 (tests,
      * and measuring what those kernels do). */
+#ifndef _WIN32
     v = getenv("ASYNCJOB_GUARD_MODE");
     if (v != NULL && strcmp(v, "mprotect") == 0)
         __atomic_store_n(&stack_guard_setting, (int)STACK_GUARD_MPROTECT, __ATOMIC_RELAXED);
+#endif
 }
 
 size_t stack_guard_size(void)

@@ -53,7 +53,7 @@ int stack_parse_size(const char *v, size_t *out);
  * the range is unusable now); whether each of `pages` pages from `p` is resident (bit 0
  * of vec[i]; 0, or -1). */
 size_t stack_os_page_size(void);
-int stack_discard(void *p, size_t len);
+int stack_os_discard(void *p, size_t len);
 int stack_resident(const void *p, size_t pages, unsigned char *vec);
 
 /* stack_size.c: the size in force as allocators are asked for it (before STACK_SCALE). */

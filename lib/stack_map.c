@@ -19,7 +19,7 @@ size_t stack_os_page_size(void)
 }
 
 /* Anonymous private pages read as zero after MADV_DONTNEED, which cannot fail on them. */
-int stack_discard(void *p, size_t len)
+int stack_os_discard(void *p, size_t len)
 {
     madvise(p, len, MADV_DONTNEED);
     return 0;

@@ -57,14 +57,14 @@ void stack_unmap(const struct stack *s)
 
 /* Decommitted pages read as zero once committed again; if that fails, part of the stack
  * is gone and the caller must give the whole stack up. */
-int stack_discard(void *p, size_t len)
+int stack_os_discard(void *p, size_t len)
 {
     if (!VirtualFree(p, len, MEM_DECOMMIT))
         return -1;
     return VirtualAlloc(p, len, MEM_COMMIT, PAGE_READWRITE) != NULL ? 0 : -1;
 }
 
-/* A committed page is in the working set once touched, until stack_discard() or the
+/* A committed page is in the working set once touched, until stack_os_discard() or the
  * system trims it: the deepest such page tells how deep a job went. */
 int stack_resident(const void *p, size_t pages, unsigned char *vec)
 {

@@ -63,7 +63,9 @@ void stack_discard(struct stack *s)
 {
     /* Only the library's own mappings: a custom allocator's memory is not ours to zero. */
     if (s->free_fn == stack_default_free)
-        madvise(s->lo, s->size, MADV_DONTNEED);
+        /* Never fails on Linux; on Windows a failed recommit (commit limit reached) leaves
+         * the stack decommitted, and its next job faults: doc/DESIGN.md, "Windows". */
+        (void)stack_os_discard(s->lo, s->size);
     stack_set_mark(s);
 }
 
@@ -76,10 +78,10 @@ int stack_renew(struct stack *s, const void *frame)
         return 0;
     if (stack_has_deep_mark(s)) {
         /* Nothing is live below the caller's page and the one under it: the caller's
-         * frame and its call to stack_discard() fit in a page. */
+         * frame and its call to stack_os_discard() fit in a page. */
         size_t page = stack_page_size();
         uintptr_t end = ((uintptr_t)frame & ~(uintptr_t)(page - 1)) - page;
-        if (end > (uintptr_t)s->lo && stack_discard(s->lo, end - (uintptr_t)s->lo) != 0)
+        if (end > (uintptr_t)s->lo && stack_os_discard(s->lo, end - (uintptr_t)s->lo) != 0)
             return 0; /* part of the stack is unusable now: the caller frees it */
     }
     stack_set_mark(s);
