@@ -8,10 +8,16 @@
 
 #include <asyncjob.h>
 #include <check.h>
+#include <stdlib.h>
 
 /* A suite of one test case, both called `name`: the NULL-terminated `tests` in order, each
  * given `timeout` seconds (0: Check's default), with `setup` (or NULL) run before each in
  * the test's process. */
+/* With ASYNCJOB_TEST_ONE=k in the environment, only the k-th test (1-based) is in the
+ * suite: test/windows_run.sh runs each test in a process of its own that way, since Check
+ * cannot fork on Windows. suite_test_count is the number of tests listed. */
+static int suite_test_count;
+
 static inline Suite *suite_of(const char *name, double timeout, SFun setup,
                               const TTest *const *tests)
 {
@@ -21,8 +27,12 @@ static inline Suite *suite_of(const char *name, double timeout, SFun setup,
         tcase_set_timeout(tc, timeout);
     if (setup != NULL)
         tcase_add_checked_fixture(tc, setup, NULL);
+    const char *one = getenv("ASYNCJOB_TEST_ONE");
+    int only = one != NULL ? atoi(one) : 0;
+    suite_test_count = 0;
     for (; *tests != NULL; tests++)
-        tcase_add_test(tc, *tests);
+        if (++suite_test_count == only || only <= 0)
+            tcase_add_test(tc, *tests);
     suite_add_tcase(s, tc);
     return s;
 }

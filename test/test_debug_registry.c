@@ -65,8 +65,9 @@ START_TEST(header_is_where_the_reader_looks)
     ck_assert_uint_eq(offsetof(struct debug_registry, pointer_size), 24);
     ck_assert_uint_eq(offsetof(struct debug_registry, job_link), 26);
     ck_assert_uint_eq(offsetof(struct debug_registry, registry_layout), 26 + 2 * 12);
-    /* The saved-context layout of this machine is known, or bt is not offered. */
-#if defined(__x86_64__) || defined(__aarch64__)
+    /* The saved-context layout of this machine is known, or bt is not offered. Windows:
+     * lib/fcontext_probe has no probe for the ms_pe switch, and the layout is empty. */
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(_WIN32)
     ck_assert_ptr_nonnull(strstr(REG->context_layout, "="));
 #endif
 }

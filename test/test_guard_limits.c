@@ -6,6 +6,11 @@
  * limit) is kept and unmapped later. Absurd sizes fail cleanly. Each case runs in a child,
  * since guard settings are process-wide; the child's exit status says what went wrong.
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_guard_limits,
+                   "it runs each case in a fork()ed child and counts mmap/mprotect mappings (Windows stacks are VirtualAlloc reservations)")
+#else
 #include "config.h"
 
 #include <check.h>
@@ -364,4 +369,5 @@ SUITE("guard_limits", 300, NULL, mprotect_budget_then_unguarded, strict_guards_i
       jobs_start_past_max_map_count, failed_munmap_keeps_stack, absurd_sizes_refused,
       guard_size_set_and_used)
 
+#endif /* _WIN32 */
 #include "tap_main.h"

@@ -683,10 +683,11 @@ START_TEST(constants_match_openssl)
     ck_assert_int_eq(ASYNC_STATUS_EAGAIN, 3);
 #ifdef _WIN32
     ck_assert(OSSL_BAD_ASYNC_FD == INVALID_HANDLE_VALUE);
+    ck_assert_uint_eq(sizeof(OSSL_ASYNC_FD), sizeof(HANDLE));
 #else
     ck_assert_int_eq(OSSL_BAD_ASYNC_FD, -1);
-#endif
     ck_assert_uint_eq(sizeof(OSSL_ASYNC_FD), sizeof(int));
+#endif
 }
 END_TEST
 

@@ -5,6 +5,11 @@
  * asyncjob_abandon_job(). Stacks are counted (counting_stacks.h); each case runs in a
  * child whose stderr is read, so that a sanitizer's word fails it (child.h).
  */
+#ifdef _WIN32
+#include "windows_skip.h"
+WINDOWS_SKIP_SUITE(test_thread_exit,
+                   "it runs each case in a fork()ed child (test/child.h)")
+#else
 #include <asyncjob.h>
 
 #include <check.h>
@@ -218,4 +223,5 @@ END_TEST
 SUITE("thread_exit", 60, NULL, paused_jobs_freed_at_exit, orphans_freed_at_exit,
       pthread_exit_in_job_frees_all, longjmp_out_then_abandon)
 
+#endif /* _WIN32 */
 #include "tap_main.h"
