@@ -10,10 +10,16 @@ trap 'rm -rf "$t"' EXIT
 case $in in /*) ;; *) in=`pwd`/$in ;; esac
 (cd "$t" && ${AR:-ar} x "$in")
 # An object that only declares the names hidden: the linker gives each symbol the most
-# restrictive visibility among its objects.
-{ grep -v '^#' "$abi" | sed 's/^/.hidden /'
-  echo '.section .note.GNU-stack,"",%progbits'; } >"$t/hide.s"
-${CC:-cc} -c -o "$t/hide.o" "$t/hide.s"
+# restrictive visibility among its objects. PE (mingw) has no symbol visibility: there the
+# API's names stay global and only the rest becomes local.
+case `${CC:-cc} -dumpmachine 2>/dev/null` in
+  *mingw* | *cygwin*) ;;
+  *)
+    { grep -v '^#' "$abi" | sed 's/^/.hidden /'
+      echo '.section .note.GNU-stack,"",%progbits'; } >"$t/hide.s"
+    ${CC:-cc} -c -o "$t/hide.o" "$t/hide.s"
+    ;;
+esac
 ${LD:-ld} -r -o "$t/asyncjob.lo.o" "$t"/*.o
 ${OBJCOPY:-objcopy} --keep-global-symbols="$abi" "$t/asyncjob.lo.o"
 rm -f "$out"
