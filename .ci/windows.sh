@@ -79,7 +79,7 @@ check_exports() {
   dll=$(ls "$build"/inst/bin/libasyncjob-*.dll 2>/dev/null | head -1)
   want=$(grep -v '^#' lib/asyncjob.abi | grep . | LC_ALL=C sort)
   got=$($triplet-objdump -p "$dll" 2>/dev/null |
-    sed -n '/Ordinal\/Name Pointer/,/^$/p' | sed -n 's/^.*\] //p' | LC_ALL=C sort)
+    sed -n '/Ordinal\/Name Pointer/,/^$/p' | sed -n 's/^[[:space:]]*\[ *[0-9]*\] //p' | LC_ALL=C sort)
   if [ -n "$dll" ] && [ "$want" = "$got" ]; then result PASS "DLL exports = lib/asyncjob.abi"
   else result FAIL "DLL exports = lib/asyncjob.abi"; diff <(echo "$want") <(echo "$got"); fi
 }
