@@ -180,6 +180,21 @@ else
   bad "make uninstall"
 fi
 
+# A sanitizer build must not be installable under the plain library's name.
+echo "=== a sanitizer build: make install must refuse it"
+mkdir -p "$work/asan" && sprefix=$work/asan-prefix
+if (cd "$work/asan" && "$src/configure" --prefix="$sprefix" --enable-sanitizers=address,undefined \
+      >configure.out 2>&1 && make -j2 >make.out 2>&1); then
+  (cd "$work/asan" && make install >install.out 2>&1)
+  rc=$?
+  check "make install of a sanitizer build fails" test "$rc" -ne 0
+  check "and says why" grep -q 'only programs built with the same sanitizer can load' "$work/asan/install.out"
+  check "and installs nothing" sh -c "! find '$sprefix' ! -type d 2>/dev/null | grep -q ."
+else
+  tail -20 "$work"/asan/*.out
+  bad "a sanitizer build (configure --enable-sanitizers=address,undefined, make)"
+fi
+
 echo
 echo "installcheck: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
