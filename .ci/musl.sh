@@ -9,6 +9,8 @@ build=$PWD/build/musl
 leg=musl
 # shellcheck source=.ci/leg.sh
 . .ci/leg.sh
+# shellcheck source=.ci/apt-src.sh
+. .ci/apt-src.sh
 export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt-get or dpkg (a second session on the machine) instead of failing.
 APT_LOCK="-o DPkg::Lock::Timeout=300"
@@ -20,29 +22,10 @@ install_tools() {
     die "apt-get could not install musl-tools dpkg-dev"
 }
 
-# apt-get with a private source list (deb-src lines for the machine's Debian sources), so
-# that the machine's apt configuration stays as it is.
-apt_src() {
-  apt-get -q -o Dir::Etc::SourceList="$build/apt/sources.list" \
-    -o Dir::Etc::SourceParts="$build/apt/parts" -o Dir::State::Lists="$build/apt/lists" "$@"
-}
-
 fetch_check_source() {
   banner "Check's Debian source package"
-  mkdir -p "$build/apt/parts" "$build/apt/lists/partial" "$build/check-src" || die "mkdir"
-  local f
-  : >"$build/apt/sources.list"
-  [ -f /etc/apt/sources.list ] &&
-    sed -n 's/^deb \(.*\)/deb-src \1/p' /etc/apt/sources.list >"$build/apt/sources.list"
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] && sed 's/^Types: *deb$/Types: deb-src/' "$f" >"$build/apt/parts/$(basename "$f")"
-  done
-  # Some index may fail (a mirror out of step): the download below says if check is missing.
-  apt_src update >/dev/null 2>&1 || apt_src update >/dev/null 2>&1 ||
-    echo "apt-get update (deb-src) reported errors; going on"
-  (cd "$build/check-src" && { apt_src source --download-only check >/dev/null 2>&1 ||
-     apt_src source --download-only check >/dev/null; }) ||
-    die "apt-get source could not fetch Check's source package (check)"
+  apt_src_init "$build/apt"
+  apt_src_fetch check "$build/check-src"
   (cd "$build/check-src" && dpkg-source -x check_*.dsc src >/dev/null) ||
     die "dpkg-source -x of Check's source package failed"
 }

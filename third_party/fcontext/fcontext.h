@@ -2,8 +2,8 @@
  * fcontext.h: C declarations for Boost.Context's fcontext assembler routines.
  *
  * Written for asyncjob from the documented ABI (see README.md in this folder); the
- * routines themselves come from the system's Boost.Context package and are linked in
- * as objects. Only lib/fiber.c may include this header.
+ * routines themselves come from Boost.Context (its system package, or its source
+ * assembled at build time) and are linked in as objects. Only lib/fiber.c may include this header.
  */
 #ifndef ASYNCJOB_FCONTEXT_H
 #define ASYNCJOB_FCONTEXT_H
@@ -25,8 +25,5 @@ transfer_t jump_fcontext(fcontext_t const to, void *vp);
 /* Prepare a context on the stack whose highest address is `sp` (`size` bytes below it).
  * The first jump to it calls `fn`, which must never return. */
 fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
-
-/* Resume `to`, but first run `fn` on its stack; `to` receives what `fn` returns. */
-transfer_t ontop_fcontext(fcontext_t const to, void *vp, transfer_t (*fn)(transfer_t));
 
 #endif /* ASYNCJOB_FCONTEXT_H */
