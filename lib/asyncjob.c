@@ -14,3 +14,4 @@
 #include "wait_ctx.c"
 #include "async.c"
 #include "stack_api.c"
+#include "version.c"

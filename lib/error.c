@@ -24,6 +24,7 @@ static const char *const error_messages[] = {
     [ASYNCJOB_ERANGE] = "init_size is larger than max_size.",
     [ASYNCJOB_ESTACKSIZE] = "The stack size is below 16 KiB or above 1 GiB.",
     [ASYNCJOB_ENOTSUP] = "The job's stack comes from a custom allocator: its use cannot be measured.",
+    [ASYNCJOB_ESTOPPED] = "The callback returned 0: the report stopped there.",
 };
 
 ASYNCJOB_API int asyncjob_last_error(void)
