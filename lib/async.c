@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "compiler.h"
 #include "error.h"
+#include "orphan.h"
 #include "pool.h"
 #include "stack.h"
 #include "wait_ctx.h"
@@ -196,6 +197,7 @@ static NOINLINE int async_start_created(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, in
                                         int (*func)(void *), const void *args, size_t size)
 {
     struct pool_thread *pt = pool_self();
+    orphan_drain_due(pt);
     ASYNC_JOB *j = pool_acquire(pt);
     if (j == NULL)
         return ASYNC_NO_JOBS;

@@ -3,7 +3,7 @@
  * created or destroyed. */
 #include "config.h"
 
-#include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 
 #include "debug_registry.h"
@@ -76,12 +76,25 @@ __attribute__((section(".asyncjob_debug"))) struct debug_registry asyncjob_debug
     .head = {&asyncjob_debug_registry.head, &asyncjob_debug_registry.head},
 };
 
-static pthread_mutex_t debug_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The list's lock: a flag taken by exchange, so that a signal handler can try it without
+ * blocking (debug_registry_find()); held for a few stores by add and remove. */
+static int debug_registry_busy;
+
+static void debug_registry_lock(void)
+{
+    while (__atomic_exchange_n(&debug_registry_busy, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
+}
+
+static void debug_registry_unlock(void)
+{
+    __atomic_store_n(&debug_registry_busy, 0, __ATOMIC_RELEASE);
+}
 
 void debug_registry_add(struct debug_link *link, uint64_t *serial)
 {
     struct debug_registry *r = &asyncjob_debug_registry;
-    pthread_mutex_lock(&debug_registry_lock);
+    debug_registry_lock();
     /* Numbered and linked before it is reachable: a reader stopping the process at any
      * point of this sees a sound list. */
     *serial = ++r->next_serial;
@@ -90,16 +103,49 @@ void debug_registry_add(struct debug_link *link, uint64_t *serial)
     r->head.prev->next = link;
     r->head.prev = link;
     r->count++;
-    pthread_mutex_unlock(&debug_registry_lock);
+    debug_registry_unlock();
 }
 
 void debug_registry_remove(struct debug_link *link)
 {
     assert(link->next != NULL && link->prev != NULL); /* in the list, once */
-    pthread_mutex_lock(&debug_registry_lock);
+    debug_registry_lock();
     link->prev->next = link->next;
     link->next->prev = link->prev;
     asyncjob_debug_registry.count--;
-    pthread_mutex_unlock(&debug_registry_lock);
+    debug_registry_unlock();
     link->next = link->prev = NULL;
+}
+
+/* The walk of both finders, the lock held. */
+static struct debug_link *debug_registry_walk(int (*match)(const struct debug_link *,
+                                                           const void *),
+                                              const void *arg)
+{
+    struct debug_registry *r = &asyncjob_debug_registry;
+    struct debug_link *found = NULL;
+    for (struct debug_link *l = r->head.next; l != &r->head; l = l->next) {
+        if (match(l, arg)) {
+            found = l;
+            break;
+        }
+    }
+    debug_registry_unlock();
+    return found;
+}
+
+struct debug_link *debug_registry_find(int (*match)(const struct debug_link *, const void *),
+                                       const void *arg)
+{
+    if (__atomic_exchange_n(&debug_registry_busy, 1, __ATOMIC_ACQUIRE))
+        return NULL; /* being changed (perhaps by the interrupted code itself) */
+    return debug_registry_walk(match, arg);
+}
+
+struct debug_link *debug_registry_find_wait(int (*match)(const struct debug_link *,
+                                                         const void *),
+                                            const void *arg)
+{
+    debug_registry_lock();
+    return debug_registry_walk(match, arg);
 }

@@ -58,4 +58,13 @@ extern struct debug_registry asyncjob_debug_registry;
 void debug_registry_add(struct debug_link *link, uint64_t *serial);
 void debug_registry_remove(struct debug_link *link);
 
+/* The first link for which match(link, arg) is nonzero, or NULL, also when the list is
+ * being changed at this moment: it never waits, so a signal handler may call it. */
+struct debug_link *debug_registry_find(int (*match)(const struct debug_link *, const void *),
+                                       const void *arg);
+/* The same, waiting for the lock (never from a signal handler). */
+struct debug_link *debug_registry_find_wait(int (*match)(const struct debug_link *,
+                                                         const void *),
+                                            const void *arg);
+
 #endif /* ASYNCJOB_DEBUG_REGISTRY_H */

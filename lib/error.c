@@ -24,6 +24,8 @@ static const char *const error_messages[] = {
     [ASYNCJOB_ERANGE] = "init_size is larger than max_size.",
     [ASYNCJOB_ESTACKSIZE] = "The stack size is below 16 KiB or above 1 GiB.",
     [ASYNCJOB_ENOTSUP] = "The job's stack comes from a custom allocator: its use cannot be measured.",
+    [ASYNCJOB_EGUARDSIZE] = "The guard size must be at least 1 byte (one page) and at most 256 MiB.",
+    [ASYNCJOB_ENOGUARD] = "Strict guards are on and a job stack's guard could not be installed (out of memory mappings: see vm.max_map_count).",
     [ASYNCJOB_ESTOPPED] = "The callback returned 0: the report stopped there.",
 };
 

@@ -138,11 +138,9 @@ static void fiber_register(struct fiber *f)
     (void)f;
 }
 
-int fiber_create(struct fiber *f, fiber_entry_fn entry)
+/* Lay out a fresh context on f's stack and run it to its first leave. */
+static void fiber_start(struct fiber *f, fiber_entry_fn entry)
 {
-    int err = stack_alloc(&f->stack);
-    if (err != 0)
-        return err;
     f->entry = entry;
     f->finished = 0;
     f->caller = NULL;
@@ -153,10 +151,19 @@ int fiber_create(struct fiber *f, fiber_entry_fn entry)
     memset(top, 0, FIBER_TOP_PAD);
     f->ctx = make_fcontext(top, f->stack.size - FIBER_TOP_PAD, fiber_trampoline);
     fiber_resume(f, NULL);
+}
+
+int fiber_create(struct fiber *f, fiber_entry_fn entry)
+{
+    int err = stack_alloc(&f->stack);
+    if (err != 0)
+        return err;
+    fiber_start(f, entry);
     return 0;
 }
 
-void fiber_destroy(struct fiber *f)
+/* The tools forget f's stack (fiber_register() introduced it). */
+static void fiber_unregister(struct fiber *f)
 {
 #ifdef ASYNCJOB_TSAN
     __tsan_destroy_fiber(f->tsan_fiber);
@@ -165,10 +172,23 @@ void fiber_destroy(struct fiber *f)
     VALGRIND_STACK_DEREGISTER(f->vg_id);
 #endif
 #ifdef ASYNCJOB_ASAN
-    /* A fiber destroyed while suspended leaves its frames' redzones in the shadow, which
-     * the memory's next owner must not inherit. (Its fake stack cannot be freed from
-     * outside; the pool never destroys a suspended job.) */
+    /* A fiber abandoned while suspended leaves its frames' redzones in the shadow, which
+     * the memory's next user must not inherit. (Its fake stack cannot be freed from
+     * outside.) */
     __asan_unpoison_memory_region(f->stack.lo, f->stack.size);
 #endif
+    (void)f;
+}
+
+void fiber_reset(struct fiber *f)
+{
+    fiber_unregister(f);
+    stack_discard(&f->stack);
+    fiber_start(f, f->entry);
+}
+
+void fiber_destroy(struct fiber *f)
+{
+    fiber_unregister(f);
     stack_free(&f->stack);
 }

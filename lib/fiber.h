@@ -129,6 +129,10 @@ static inline size_t fiber_stack_size(const struct fiber *f)
     return f->stack.size;
 }
 
+/* Abandon whatever `f` was suspended in (it never runs again), give its stack's pages back
+ * and make it fresh, with the same entry, as fiber_create() leaves it. */
+void fiber_reset(struct fiber *f);
+
 /* Release the stack. `f` must be finished, or suspended and never to run again. */
 void fiber_destroy(struct fiber *f);
 

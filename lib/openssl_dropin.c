@@ -10,6 +10,8 @@
 #include <openssl/err.h>
 
 #include "error.h"
+#include "orphan.h"
+#include "overflow.h"
 #include "pool.h"
 
 /* The core's ASYNC_start_job and asyncjob_cancel_job, renamed in the drop-in's copy. */
@@ -147,4 +149,6 @@ __attribute__((constructor)) static void dropin_init(void)
     void *set0 = dropin_libcrypto_symbol("OSSL_LIB_CTX_set0_default");
     dropin_libcrypto_set0_default = (OSSL_LIB_CTX * (*)(OSSL_LIB_CTX *)) set0;
     error_hook = dropin_queue_error;
+    overflow_default = 1; /* asyncjob-openssl(1): the overflow report is on unless turned off */
+    orphan_reclaim = 1;   /* and orphaned jobs are reclaimed: libssl never resumes them */
 }

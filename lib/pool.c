@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "overflow.h"
 #include "pool.h"
 
 __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
@@ -17,6 +18,7 @@ static pthread_key_t pool_exit_key;
 static pthread_once_t pool_exit_key_once = PTHREAD_ONCE_INIT;
 static int pool_exit_key_ok;
 static uint64_t pool_next_thread_id = 1;
+static pthread_once_t pool_env_once = PTHREAD_ONCE_INIT;
 
 /* A job finished with its stack's mark not intact (stack.h); the mark to check next time. A
  * stack now too small leaves the pool as an orphan would (a stale pool_gen). noinline: the
@@ -151,7 +153,9 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
             pt->thread_id = __atomic_fetch_add(&pool_next_thread_id, 1, __ATOMIC_RELAXED);
         pt->lwp = (int32_t)gettid();
         pt->initialised = 1;
+        pthread_once(&pool_env_once, overflow_read_env);
     }
+    overflow_thread_ready();
     pt->max_size = max_size;
     /* A lower limit takes effect at once for idle jobs; jobs in use finish normally. */
     if (max_size != 0 && pt->count > max_size) {
@@ -169,10 +173,14 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
     return 1;
 }
 
+void (*pool_quarantine_flush)(struct pool_thread *pt);
+
 void pool_cleanup(struct pool_thread *pt)
 {
     if (!pt->initialised)
         return;
+    if (pt->quarantine != NULL)
+        pool_quarantine_flush(pt);
     pool_trim(pt, 0);
     fiber_release_thread();
     /* Jobs still paused are orphans now: they may finish later and are then freed. */
@@ -195,6 +203,7 @@ ASYNC_JOB *pool_acquire(struct pool_thread *pt)
         error_set(ASYNCJOB_EPOOLFULL);
         return NULL;
     }
+    overflow_thread_ready();
     job = pool_job_create(pt);
     if (job != NULL)
         pt->count++;

@@ -53,6 +53,8 @@ struct async_job_st {
     /* Free for a layer on top of the core: the OpenSSL drop-in keeps a paused job's
      * default library context here. The core never reads or writes it. */
     void *adapter_data;
+    /* Reclaimed orphans (lib/orphan.c): when it was orphaned, on the CLOCK_MONOTONIC. */
+    uint64_t orphaned_ns;
     /* For debuggers only (debug_registry.h): set when the job is created, never read by
      * the library. Last, so that the fields above keep their offsets. */
     struct debug_link dbg_link;
@@ -82,7 +84,15 @@ struct pool_thread {
     uint64_t pool_gen;
     int initialised;
     int32_t lwp;         /* the kernel's id of the thread, for debuggers */
+    /* Reclaimed orphans in quarantine, oldest first, linked by next_idle (lib/orphan.c):
+     * out of the pool's count, their stacks' pages given back, not yet reusable. */
+    ASYNC_JOB *quarantine;
+    ASYNC_JOB *quarantine_tail;
 };
+
+/* Set by lib/orphan.c when it first quarantines a job: frees the calling thread's
+ * quarantine as its pool is cleaned up. */
+extern void (*pool_quarantine_flush)(struct pool_thread *pt);
 
 extern __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 

@@ -23,10 +23,10 @@ size_t stack_page_size(void)
     return p;
 }
 
-size_t stack_map_length(size_t usable, size_t page)
+size_t stack_map_length(size_t usable, size_t guard, size_t page)
 {
     size_t body = (usable + sizeof(struct stack_tail) + page - 1) & ~(page - 1);
-    return page + body;
+    return guard + body;
 }
 
 /* The pair in force. stack_fn_locked turns 1 with the first stack; from then on the pair
@@ -85,17 +85,26 @@ int stack_alloc(struct stack *s)
     stack_lock_functions(&a, &f);
 
     size_t asked = stack_asked_size();
-    size_t num = asked;
-    void *lo = a == stack_default_alloc ? stack_slab_alloc(asked * STACK_SCALE, &num)
-                                        : a(&num);
-    if (lo == NULL || num < STACK_MIN_SIZE) {
-        if (lo != NULL)
-            f(lo);
-        error_set(ASYNCJOB_ESTACK);
-        return ASYNCJOB_ESTACK;
+    if (a == stack_default_alloc) {
+        int err = stack_slab_alloc(asked * STACK_SCALE, s);
+        if (err != 0) {
+            error_set(err);
+            return err;
+        }
+    } else {
+        size_t num = asked;
+        void *lo = a(&num);
+        if (lo == NULL || num < STACK_MIN_USABLE) {
+            if (lo != NULL)
+                f(lo);
+            error_set(ASYNCJOB_ESTACK);
+            return ASYNCJOB_ESTACK;
+        }
+        s->lo = lo;
+        s->size = num;
+        s->guard = 0;
+        s->guarded = 0;
     }
-    s->lo = lo;
-    s->size = num;
     s->free_fn = f;
     s->asked = asked;
     s->mark = NULL;
@@ -109,7 +118,7 @@ void stack_free(struct stack *s)
         return;
     /* The library knows its own stacks' mappings: no walk to the tail. */
     if (s->free_fn == stack_default_free)
-        munmap((char *)s->lo - stack_page_size(), stack_map_length(s->size, stack_page_size()));
+        stack_unmap(s);
     else
         s->free_fn(s->lo);
     s->lo = NULL;

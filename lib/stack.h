@@ -30,8 +30,16 @@ extern uint32_t stack_epoch;
 
 /* A custom allocator's stack smaller than this is refused: a custom stack has no guard page
  * to stop an overflow, and less than a page cannot even hold the dynamic linker's lazy
- * binding, which saves the whole vector register state on the stack. */
+ * binding, which saves the whole vector register state on the stack. ASan's frames are
+ * larger: there the minimum is eight times that (lib/stack_internal.h, STACK_SCALE). */
 #define STACK_MIN_SIZE 4096
+
+/* The guard below a default stack: 64 KiB of address space unless ASYNCJOB_GUARD_SIZE or
+ * asyncjob_set_guard_size() says otherwise (in pages, at least one). GCC's and Clang's
+ * stack-clash probes assume a guard of at most 64 KiB (aarch64's probe interval), and a
+ * frame that writes its lowest byte first lands in it if it is under 64 KiB. */
+#define STACK_GUARD_DEFAULT 65536
+#define STACK_GUARD_MAX ((size_t)1 << 28)
 
 /* One job stack: [lo, lo + size) is usable; the stack grows down from lo + size. */
 struct stack {
@@ -44,6 +52,10 @@ struct stack {
      * Holds the epoch of the stack's making or last renewal, as mark_value does. */
     uint32_t *mark;
     uint32_t mark_value;
+    /* Default stacks: how [lo - guard, lo) refuses access (enum stack_guard: MADVISE or
+     * MPROTECT), or 0 if it does not (a stack made past the map budget); 0 for custom. */
+    uint32_t guarded;
+    size_t guard; /* default stacks: bytes of the mapping below lo, the guard; 0: custom */
 };
 
 /* The finish path's whole cost: two loads (the mark, and the epoch, which only a growth
@@ -63,6 +75,10 @@ static inline int stack_mark_ok(const uint32_t *mark)
  * job went deep, the mark renewed. */
 int stack_renew(struct stack *s, const void *frame);
 
+/* Give back every page of `s`, whose frames will never run again (a default stack: a
+ * late write there lands on a fresh zero page), and renew its mark. */
+void stack_discard(struct stack *s);
+
 /* Whether `s` was made for a smaller size than the one in force. (Not its actual size: a
  * custom allocator may give less than it is asked for, every time.) */
 int stack_too_small(const struct stack *s);
@@ -76,8 +92,8 @@ size_t stack_get_size(void);
 /* Set it (bytes rounded up to pages); 0 with ASYNCJOB_ESTACKSIZE when out of range. */
 int stack_set_size(size_t bytes);
 
-/* Allocate with the current functions (which are locked from then on).
- * Returns 0, or ASYNCJOB_ESTACK with *s untouched. */
+/* Allocate with the current functions (which are locked from then on). Returns 0, or
+ * ASYNCJOB_ESTACK (or ASYNCJOB_ENOGUARD: strict guards) with *s untouched. */
 int stack_alloc(struct stack *s);
 void stack_free(struct stack *s);
 
@@ -94,6 +110,26 @@ enum stack_guard {
     STACK_GUARD_MADVISE = 1,  /* madvise(MADV_GUARD_INSTALL): the mapping stays whole */
     STACK_GUARD_MPROTECT = 2, /* mprotect(PROT_NONE): splits the mapping in two */
 };
+
+/* The guard width of default stacks made from now on (page multiple, at least a page). */
+size_t stack_guard_size(void);
+/* Set it (bytes rounded up to pages); 0 with ASYNCJOB_EGUARDSIZE when out of range. */
+int stack_set_guard_size(size_t bytes);
+
+/* Whether `addr` lies in the guard below `s` (a default stack whose guard is installed).
+ * Async-signal-safe: reads s's fields, set before its job first ran, and nothing else. */
+int stack_guard_contains(const struct stack *s, const void *addr);
+
+/* Strict guards: a default stack that cannot be guarded is refused (ASYNCJOB_ENOGUARD)
+ * instead of being handed out unguarded. ASYNCJOB_STRICT_GUARDS=1 sets it first; the
+ * setter returns the previous setting. */
+int stack_set_strict_guards(int on);
+int stack_strict_guards(void);
+/* Default stacks alive now without a guard. */
+size_t stack_unguarded_count(void);
+
+/* Test hook: pretend vm.max_map_count is `n` (0: read it again) for the mprotect budget. */
+void stack_set_map_limit(size_t n);
 
 /* Test hook: force a guard mechanism (returns 0 if the kernel lacks it). */
 int stack_set_guard_mode(enum stack_guard mode);

@@ -1,5 +1,5 @@
 /* stack_api.c: the job stack functions of the asyncjob API (size, measured use, trimming
- * the pool). Argument and ownership checks, then the stack and pool layers; nothing here
+ * the pool, guards). Argument and ownership checks, then the stack and pool layers; nothing here
  * is on the hot path. */
 #include "config.h"
 
@@ -53,4 +53,24 @@ ASYNCJOB_API size_t asyncjob_trim_thread(size_t keep)
         return 0;
     }
     return pool_trim(pt, keep);
+}
+
+ASYNCJOB_API int asyncjob_set_guard_size(size_t bytes)
+{
+    return stack_set_guard_size(bytes);
+}
+
+ASYNCJOB_API size_t asyncjob_get_guard_size(void)
+{
+    return stack_guard_size();
+}
+
+ASYNCJOB_API int asyncjob_set_strict_guards(int on)
+{
+    return stack_set_strict_guards(on);
+}
+
+ASYNCJOB_API size_t asyncjob_unguarded_stacks(void)
+{
+    return stack_unguarded_count();
 }

@@ -60,6 +60,14 @@ void stack_set_mark(struct stack *s)
     stack_write_mark(s->mark, s->mark_value);
 }
 
+void stack_discard(struct stack *s)
+{
+    /* Only the library's own mappings: a custom allocator's memory is not ours to zero. */
+    if (s->free_fn == stack_default_free)
+        madvise(s->lo, s->size, MADV_DONTNEED);
+    stack_set_mark(s);
+}
+
 int stack_renew(struct stack *s, const void *frame)
 {
     assert((uintptr_t)frame - (uintptr_t)s->lo < s->size);

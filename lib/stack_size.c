@@ -29,8 +29,7 @@ static size_t stack_round_to_pages(size_t n)
     return (n + stack_page_size() - 1) & ~(stack_page_size() - 1);
 }
 
-/* Parse "123", "256K" or "4M" (a suffix in either case) into *out; 0 if malformed. */
-static int stack_parse_size(const char *v, size_t *out)
+int stack_parse_size(const char *v, size_t *out)
 {
     size_t n = 0;
     if (v == NULL || *v < '0' || *v > '9')

@@ -4,6 +4,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "orphan.h"
 #include "wait_ctx.h"
 
 typedef void (*wait_ctx_cleanup_fn)(ASYNC_WAIT_CTX *, const void *, OSSL_ASYNC_FD, void *);
@@ -67,6 +68,8 @@ ASYNCJOB_API void ASYNC_WAIT_CTX_free(ASYNC_WAIT_CTX *ctx)
     ctx->freed = 1;
     ctx->callback = NULL;
     ctx->callback_arg = NULL;
+    if (ctx->refs > 1)
+        orphan_reclaim_ctx(ctx);
     if (--ctx->refs == 0)
         wait_ctx_destroy(ctx);
 }
