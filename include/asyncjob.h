@@ -112,10 +112,12 @@ enum asyncjob_error {
     ASYNCJOB_ECANCELED = 11,    /* the job was cancelled: pausing is refused */
     ASYNCJOB_ERANGE = 12,       /* init_size exceeds max_size */
     ASYNCJOB_ESTACKSIZE = 13,   /* stack size below 16 KiB or above 1 GiB */
-    ASYNCJOB_ENOTSUP = 14,      /* the job's stack use cannot be measured (custom stack) */
+    ASYNCJOB_ENOTSUP = 14,      /* not supported here: a custom stack's use, no C++ runtime */
     ASYNCJOB_EGUARDSIZE = 15,   /* guard size 0 or above 256 MiB */
     ASYNCJOB_ENOGUARD = 16,     /* strict guards: a stack's guard could not be installed */
-    ASYNCJOB_ESTOPPED = 17      /* a callback returned 0 and stopped the report */
+    ASYNCJOB_EPOOLSIZE = 17,    /* max_size or init_size above INT_MAX */
+    ASYNCJOB_ENOJOB = 18,       /* the call needs a running job and there is none */
+    ASYNCJOB_ESTOPPED = 19      /* a callback returned 0 and stopped the report */
 };
 
 /* The calling thread's most recent error code (0 if none yet). */
@@ -199,6 +201,18 @@ ASYNCJOB_API size_t asyncjob_unguarded_stacks(void);
  */
 ASYNCJOB_API int asyncjob_overflow_report(int on);
 ASYNCJOB_API ASYNC_JOB *asyncjob_guard_job(const void *addr);
+
+/*
+ * Threads (asyncjob_abandon_job(3)). asyncjob_abandon_job() recovers a thread whose
+ * running job was left without returning or pausing (a longjmp out of it): called outside
+ * that job's stack, it frees the job without running anything on its stack and returns 1;
+ * 0 with ASYNCJOB_ENOJOB if no job is running, ASYNCJOB_EINJOB if called on the running
+ * job's own stack. asyncjob_isolate_exceptions(), called inside a job, gives the job its
+ * own C++ exception-handling state until it finishes (try/catch blocks across a pause):
+ * 1, or 0 with ASYNCJOB_ENOJOB outside a job, ASYNCJOB_ENOTSUP without a C++ runtime.
+ */
+ASYNCJOB_API int asyncjob_abandon_job(void);
+ASYNCJOB_API int asyncjob_isolate_exceptions(void);
 
 /*
  * Orphaned jobs (asyncjob_reclaim_orphans(3)). With reclaiming on, ASYNC_WAIT_CTX_free()

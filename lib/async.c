@@ -27,6 +27,10 @@ ASYNCJOB_API int ASYNC_init_thread(size_t max_size, size_t init_size)
         error_set(ASYNCJOB_EINJOB);
         return 0;
     }
+    if (max_size > POOL_MAX_SIZE || init_size > POOL_MAX_SIZE) {
+        error_set(ASYNCJOB_EPOOLSIZE);
+        return 0;
+    }
     if (max_size != 0 && init_size > max_size) {
         error_set(ASYNCJOB_ERANGE);
         return 0;
@@ -275,10 +279,19 @@ static NOINLINE int async_pause_resumed_slow(ASYNC_JOB *job)
     return async_check_cancel(job);
 }
 
-/* ASYNC_pause_job() that may not switch: blocked (a no-op that succeeds) or cancelled. */
-static COLD int async_pause_refused(const ASYNC_JOB *job)
+/* ASYNC_pause_job() off its fast path: blocked (a no-op that succeeds), cancelled, or a job
+ * with its own C++ exception state, swapped with its dispatcher's around the switch. */
+static COLD int async_pause_slow(ASYNC_JOB *job)
 {
-    return async_check_cancel(job);
+    if (job->blocked != 0 || job->cancelled != 0)
+        return async_check_cancel(job);
+    cxx_eh_swap(&job->eh);
+    pool_self()->current = NULL;
+    job = container_of(fiber_leave(&job->fiber), ASYNC_JOB, fiber);
+    cxx_eh_swap(&job->eh);
+    if (job->waitctx->changed != 0)
+        return async_pause_resumed_slow(job);
+    return 1;
 }
 
 ASYNCJOB_API HOT int ASYNC_pause_job(void)
@@ -287,7 +300,7 @@ ASYNCJOB_API HOT int ASYNC_pause_job(void)
     if (job == NULL)
         return 1;
     if (unlikely(job->nopause != 0))
-        return async_pause_refused(job);
+        return async_pause_slow(job);
     pool_self()->current = NULL;
     job = container_of(fiber_leave(&job->fiber), ASYNC_JOB, fiber);
     /* Resumed, on the same thread (jobs never migrate). A cancel shows as a change of the
@@ -313,6 +326,54 @@ ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret)
     j = async_enter(pt, j, 0);
     assert(!async_job_paused(j));
     return async_job_done(pool_self(), j);
+}
+
+void async_job_forget(ASYNC_JOB *job)
+{
+    if (job->heap_args != NULL) {
+        alloc_heap_free(job->heap_args);
+        job->heap_args = NULL;
+    }
+    wait_ctx_end_cancel(job);
+    wait_ctx_detach(job);
+}
+
+ASYNCJOB_API int asyncjob_abandon_job(void)
+{
+    struct pool_thread *pt = pool_self();
+    ASYNC_JOB *job = pt->current;
+    if (job == NULL) {
+        error_set(ASYNCJOB_ENOJOB);
+        return 0;
+    }
+    if (pool_stack_holds(job, __builtin_frame_address(0))) {
+        error_set(ASYNCJOB_EINJOB); /* the job is running: this is its own call */
+        return 0;
+    }
+    pool_abandon_current(pt);
+    return 1;
+}
+
+ASYNCJOB_API int asyncjob_isolate_exceptions(void)
+{
+    ASYNC_JOB *job = pool_self()->current;
+    if (job == NULL) {
+        error_set(ASYNCJOB_ENOJOB);
+        return 0;
+    }
+    if (cxx_eh_globals() == NULL) {
+        error_set(ASYNCJOB_ENOTSUP);
+        return 0;
+    }
+    if (!job->own_eh) {
+        /* The job starts empty; its dispatcher's state waits in the job until the next
+         * pause, and goes back as the job finishes (pool_release_slow()). */
+        memset(&job->eh, 0, sizeof(job->eh));
+        cxx_eh_swap(&job->eh);
+        job->own_eh = 1;
+        job->pool_gen = ~pool_self()->pool_gen;
+    }
+    return 1;
 }
 
 ASYNCJOB_API ASYNC_JOB *ASYNC_get_current_job(void)

@@ -23,9 +23,11 @@ static const char *const error_messages[] = {
     [ASYNCJOB_ECANCELED] = "The job was cancelled: it can no longer pause.",
     [ASYNCJOB_ERANGE] = "init_size is larger than max_size.",
     [ASYNCJOB_ESTACKSIZE] = "The stack size is below 16 KiB or above 1 GiB.",
-    [ASYNCJOB_ENOTSUP] = "The job's stack comes from a custom allocator: its use cannot be measured.",
+    [ASYNCJOB_ENOTSUP] = "Not supported here: a custom allocator's stack cannot be measured, no C++ runtime is loaded, or the platform lacks the feature.",
     [ASYNCJOB_EGUARDSIZE] = "The guard size must be at least 1 byte (one page) and at most 256 MiB.",
     [ASYNCJOB_ENOGUARD] = "Strict guards are on and a job stack's guard could not be installed (out of memory mappings: see vm.max_map_count).",
+    [ASYNCJOB_EPOOLSIZE] = "max_size or init_size is larger than INT_MAX.",
+    [ASYNCJOB_ENOJOB] = "No job is running on this thread.",
     [ASYNCJOB_ESTOPPED] = "The callback returned 0: the report stopped there.",
 };
 

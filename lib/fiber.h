@@ -123,6 +123,12 @@ static inline int fiber_finished(const struct fiber *f)
  * returned it, and switch back to its caller for good. */
 NORETURN void fiber_exit(struct fiber *f, void *result);
 
+/* The code running `f` has left its stack without a switch (a longjmp out of it, or
+ * pthread_exit's unwinding) and now runs on the stack `f` was entered from: tell the tools
+ * so, as a final switch of `f` would have. `f` is then as if suspended never to run again:
+ * fiber_destroy() may free it. */
+void fiber_abandon(struct fiber *f);
+
 /* Usable stack size in bytes. */
 static inline size_t fiber_stack_size(const struct fiber *f)
 {

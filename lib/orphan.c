@@ -45,9 +45,12 @@ static uint64_t orphan_now(void)
 static void orphan_release(struct pool_thread *pt, ASYNC_JOB *job, int reuse)
 {
     wait_ctx_detach(job);
-    if (reuse && job->pool_gen == pt->pool_gen && (pt->max_size == 0 || pt->count < pt->max_size)) {
+    /* The quarantine is flushed when the pool is cleaned up: a job here is of this pool. */
+    if (reuse && (pt->max_size == 0 || pt->count < pt->max_size)) {
         fiber_reset(&job->fiber);
         pt->count++;
+        job->orphan = 0;
+        job->pool_gen = pt->pool_gen;
         pool_release(pt, job);
     } else {
         /* A fresh context ends cleanly through pool_job_quit, as an idle job does. */
@@ -105,8 +108,11 @@ static void orphan_quarantine(struct pool_thread *pt, ASYNC_JOB *job)
         job->heap_args = NULL;
     }
     stack_discard(&job->fiber.stack);
-    if (job->pool_gen == pt->pool_gen)
+    if (!job->orphan)
         pt->count--;
+    job->orphan = 1;  /* out of the count (pool.h) */
+    job->own_eh = 0;  /* its exception state goes with its frames; the thread has the
+                       * dispatcher's */
     job->orphaned_ns = orphan_now();
     job->next_idle = NULL;
     if (pt->quarantine_tail != NULL)

@@ -27,10 +27,11 @@ static COLD const uint32_t *pool_job_came_back_marked(ASYNC_JOB *job)
 {
     if (!stack_renew(&job->fiber.stack, __builtin_frame_address(0))) {
         struct pool_thread *pt = pool_self();
-        if (job->pool_gen == pt->pool_gen) {
+        if (!job->orphan) {
             pt->count--;
-            job->pool_gen = pt->pool_gen - 1;
+            job->orphan = 1;
         }
+        job->pool_gen = ~pt->pool_gen;
     }
     return job->fiber.stack.mark;
 }
@@ -79,21 +80,78 @@ static ASYNC_JOB *pool_job_create(struct pool_thread *pt)
     job->dbg_owner = pt;
     job->dbg_lwp = pt->lwp;
     debug_registry_add(&job->dbg_link, &job->dbg_serial);
+    job->thread_next = pt->jobs;
+    job->thread_prev = &pt->jobs;
+    if (pt->jobs != NULL)
+        pt->jobs->thread_prev = &job->thread_next;
+    pt->jobs = job;
     return job;
+}
+
+/* Out of every list, stack freed, memory freed: the end of every job. */
+static void pool_free_job(ASYNC_JOB *job)
+{
+    debug_registry_remove(&job->dbg_link);
+    *job->thread_prev = job->thread_next;
+    if (job->thread_next != NULL)
+        job->thread_next->thread_prev = job->thread_prev;
+    fiber_destroy(&job->fiber);
+    alloc_heap_free(job);
 }
 
 void pool_destroy_job(ASYNC_JOB *job)
 {
     assert(job->active_tid == POOL_NOT_ACTIVE);
-    debug_registry_remove(&job->dbg_link);
     /* An idle job waits inside pool_job_main(); let it return so its stack is left for good. */
     if (!fiber_finished(&job->fiber)) {
         job->func = pool_job_quit;
         job->args = &job->fiber;
         fiber_enter(&job->fiber);
     }
-    fiber_destroy(&job->fiber);
-    alloc_heap_free(job);
+    pool_free_job(job);
+}
+
+/* A job that will never run again (paused, or abandoned) and is not idle: freed without a
+ * switch into it, since nothing on its stack may run. */
+static void pool_discard_job(struct pool_thread *pt, ASYNC_JOB *job)
+{
+    async_job_forget(job);
+    if (!job->orphan)
+        pt->count--;
+    job->active_tid = POOL_NOT_ACTIVE;
+    pool_free_job(job);
+}
+
+void pool_abandon_current(struct pool_thread *pt)
+{
+    ASYNC_JOB *job = pt->current;
+    pt->current = NULL;
+    fiber_abandon(&job->fiber);
+    /* The thread still has the job's exception state; its dispatcher's is in the job. */
+    if (job->own_eh)
+        cxx_eh_swap(&job->eh);
+    pool_discard_job(pt, job);
+}
+
+void pool_release_slow(struct pool_thread *pt, ASYNC_JOB *job)
+{
+    /* Its dispatcher's exception state back on the thread (the job's own is over). */
+    if (job->own_eh) {
+        cxx_eh_swap(&job->eh);
+        job->own_eh = 0;
+    }
+    if (job->orphan) {
+        pool_destroy_job(job);
+        return;
+    }
+    /* A max_size lowered while jobs were in use takes effect as they come back. */
+    if (pt->max_size != 0 && pt->count > pt->max_size) {
+        pt->count--;
+        pool_destroy_job(job);
+        return;
+    }
+    job->pool_gen = pt->pool_gen;
+    pool_release(pt, job);
 }
 
 size_t pool_trim(struct pool_thread *pt, size_t keep)
@@ -125,15 +183,31 @@ void pool_drop_small(struct pool_thread *pt)
     }
 }
 
+/* Thread exit (the key's destructor): free every job of the thread. A job still current
+ * was left without a switch back (pthread_exit inside it, or a longjmp out of it): glibc
+ * runs this on the thread's own stack, after pthread_exit's unwinding left the job's, so
+ * that job is freed too; where the C library runs it on the job's stack (musl), that one
+ * stack must stay. Paused jobs can never run again (only their own thread may resume
+ * them): their stacks go without anything on them running. */
 static void pool_thread_exit(void *arg)
 {
     struct pool_thread *pt = arg;
-    /* A thread that ends inside a job cannot switch safely: leave its jobs alone (the
-     * stacks made ahead and never handed out are nobody's, so they go either way). */
-    if (pt->current == NULL)
-        pool_cleanup(pt);
-    else
-        fiber_release_thread();
+    if (pt->current != NULL) {
+        if (pool_stack_holds(pt->current, __builtin_frame_address(0))) {
+            ASYNC_JOB *job = pt->current;
+            *job->thread_prev = job->thread_next; /* kept, never freed: see above */
+            if (job->thread_next != NULL)
+                job->thread_next->thread_prev = job->thread_prev;
+            job->thread_next = NULL;
+            job->thread_prev = &job->thread_next;
+            pt->current = NULL; /* switches into idle jobs come back here, on its stack */
+        } else {
+            pool_abandon_current(pt);
+        }
+    }
+    pool_cleanup(pt);
+    while (pt->jobs != NULL)
+        pool_discard_job(pt, pt->jobs);
 }
 
 static void pool_make_exit_key(void)
@@ -157,10 +231,13 @@ int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
     }
     overflow_thread_ready();
     pt->max_size = max_size;
-    /* A lower limit takes effect at once for idle jobs; jobs in use finish normally. */
+    /* A lower limit takes effect at once for idle jobs, and for jobs in use as they
+     * finish: a new pool_gen sends each through pool_release_slow(). */
     if (max_size != 0 && pt->count > max_size) {
         size_t excess = pt->count - max_size;
         pool_trim(pt, excess < pt->idle_count ? pt->idle_count - excess : 0);
+        if (pt->count > max_size)
+            pt->pool_gen++;
     }
     /* Top up: stop quietly at the first job that cannot be created. */
     while (pt->idle_count < init_size && (max_size == 0 || pt->count < max_size)) {
@@ -184,11 +261,14 @@ void pool_cleanup(struct pool_thread *pt)
     pool_trim(pt, 0);
     fiber_release_thread();
     /* Jobs still paused are orphans now: they may finish later and are then freed. */
+    for (ASYNC_JOB *job = pt->jobs; job != NULL; job = job->thread_next)
+        job->orphan = 1;
     pt->pool_gen++;
     pt->count = 0;
     pt->max_size = 0;
     pt->initialised = 0;
-    if (pool_exit_key_ok)
+    /* Paused jobs keep the exit hook: thread exit frees them. */
+    if (pool_exit_key_ok && pt->jobs == NULL)
         pthread_setspecific(pool_exit_key, NULL);
 }
 

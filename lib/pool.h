@@ -4,11 +4,13 @@
 #ifndef ASYNCJOB_POOL_H
 #define ASYNCJOB_POOL_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "asyncjob.h"
 #include "compiler.h"
+#include "cxx_eh.h"
 #include "debug_registry.h"
 #include "fiber.h"
 
@@ -27,11 +29,12 @@ struct async_job_st {
     void *args;          /* the argument copy: inline_args or heap_args, or NULL */
     void *heap_args;     /* a copy too big for inline_args, freed when the job finishes */
     int ret;
-    /* Either one makes ASYNC_pause_job() refuse to switch; one load tests both. */
+    /* Any one sends ASYNC_pause_job() off its fast path; one load tests all three. */
     union {
         struct {
             unsigned blocked;   /* ASYNC_block_pause() nesting of this job */
-            unsigned cancelled; /* asyncjob_cancel_job(): pausing now fails */
+            uint16_t cancelled; /* asyncjob_cancel_job(): pausing now fails */
+            uint16_t own_eh;    /* asyncjob_isolate_exceptions(): swap `eh` at each pause */
         };
         uint64_t nopause;
     };
@@ -43,7 +46,10 @@ struct async_job_st {
      * thread's current job), POOL_NOT_ACTIVE while idle: one compare checks both "this
      * thread's" and "started" on the resume path. */
     uint64_t active_tid;
-    uint64_t pool_gen;   /* the pool instance it belongs to (cleanup starts a new one) */
+    /* Equal to its thread's pool_gen when the job may go back to the idle list as it
+     * finishes with nothing else to do; anything else sends it through pool_release_slow()
+     * (an orphan, a lowered max_size, C++ exception state to give back). */
+    uint64_t pool_gen;
     ASYNC_JOB *next_idle;
     /* Where the resume that is running the job wants the result, if it finishes: kept
      * here rather than in registers across the switch (fewer saves on the hot path). */
@@ -61,12 +67,21 @@ struct async_job_st {
     uint64_t dbg_serial;
     struct pool_thread *dbg_owner;
     int32_t dbg_lwp;
+    /* Off the hot path: every job of a thread not yet destroyed is in its thread's list
+     * (pool_thread.jobs), so that thread exit can free the paused ones. */
+    ASYNC_JOB *thread_next;
+    ASYNC_JOB **thread_prev;
+    unsigned char orphan; /* not counted in its pool (ASYNC_cleanup_thread(), stack too small) */
+    /* With own_eh: the C++ exception state that is not on the thread now (the job's while
+     * it is paused, its dispatcher's while it runs); cxx_eh.h. */
+    struct cxx_eh_state eh;
 };
 
 /* One load tests both pause refusals; the API layer recovers a job from its fiber. */
 STATIC_ASSERT(sizeof(((ASYNC_JOB *)0)->nopause) ==
-                  sizeof(((ASYNC_JOB *)0)->blocked) + sizeof(((ASYNC_JOB *)0)->cancelled),
-              "nopause must overlay blocked and cancelled exactly");
+                  sizeof(((ASYNC_JOB *)0)->blocked) + sizeof(((ASYNC_JOB *)0)->cancelled) +
+                      sizeof(((ASYNC_JOB *)0)->own_eh),
+              "nopause must overlay blocked, cancelled and own_eh exactly");
 STATIC_ASSERT(POOL_INLINE_ARGS % 8 == 0, "inline argument copies move whole words");
 STATIC_ASSERT(offsetof(struct async_job_st, fiber) == 0,
               "the fiber opens the job: container_of() from it costs the hot path nothing");
@@ -79,7 +94,7 @@ struct pool_thread {
     ASYNC_JOB *idle;     /* LIFO list of idle jobs */
     size_t idle_count;
     size_t count;        /* jobs of this pool: idle + started and not finished */
-    size_t max_size;     /* 0: unlimited */
+    size_t max_size;     /* 0: unlimited; else at most POOL_MAX_SIZE */
     uint64_t thread_id;  /* 0 until the thread first uses asyncjob */
     uint64_t pool_gen;
     int initialised;
@@ -88,7 +103,11 @@ struct pool_thread {
      * out of the pool's count, their stacks' pages given back, not yet reusable. */
     ASYNC_JOB *quarantine;
     ASYNC_JOB *quarantine_tail;
+    ASYNC_JOB *jobs;     /* every job of this thread not destroyed yet (thread_next) */
 };
+
+/* The largest max_size and init_size ASYNC_init_thread() accepts (OpenSSL's bound). */
+#define POOL_MAX_SIZE ((size_t)INT_MAX)
 
 /* Set by lib/orphan.c when it first quarantines a job: frees the calling thread's
  * quarantine as its pool is cleaned up. */
@@ -132,13 +151,34 @@ void pool_drop_small(struct pool_thread *pt);
 /* Free a job that is idle or finished, and its stack. */
 void pool_destroy_job(ASYNC_JOB *job);
 
-/* A job finished (its active_tid is POOL_NOT_ACTIVE again): back to the pool, or
- * destroyed if its pool is gone. */
+/* Whether `addr` lies in `job`'s stack (pass __builtin_frame_address(0): is the caller
+ * running on it?). */
+static inline int pool_stack_holds(const ASYNC_JOB *job, const void *addr)
+{
+    const char *lo = job->fiber.stack.lo;
+    return (const char *)addr >= lo && (const char *)addr < lo + fiber_stack_size(&job->fiber);
+}
+
+/* The calling thread's running job left its stack without switching back (longjmp out of
+ * it, or pthread_exit's unwinding): free it without running anything on its stack. The
+ * caller checked that it does not run on that stack. */
+void pool_abandon_current(struct pool_thread *pt);
+
+/* Defined by the API layer (async.c), called by the pool just before it frees a job that
+ * never finished (abandoned, or paused at thread exit): let go of what the API layer
+ * attached to it (its wait ctx reference, a heap copy of its arguments). */
+void async_job_forget(ASYNC_JOB *job);
+
+/* pool_release() for a job whose pool_gen is not its thread's. */
+void pool_release_slow(struct pool_thread *pt, ASYNC_JOB *job);
+
+/* A job finished (its active_tid is POOL_NOT_ACTIVE again): back to the pool, unless it is
+ * marked for the slow path (pool_gen). */
 static inline void pool_release(struct pool_thread *pt, ASYNC_JOB *job)
 {
     assert(job->active_tid == POOL_NOT_ACTIVE);
     if (unlikely(job->pool_gen != pt->pool_gen)) {
-        pool_destroy_job(job);
+        pool_release_slow(pt, job);
         return;
     }
     job->next_idle = pt->idle;

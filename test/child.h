@@ -8,6 +8,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +61,45 @@ static inline int wait_child(pid_t pid)
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     return status;
+}
+
+/* What the sanitizers print when they see something wrong or stop trusting themselves.
+ * Valgrind reports elsewhere: through the child's exit status (--error-exitcode), and
+ * test/valgrind-check.sh catches its stack-switch warning. */
+#define CHILD_TOOL_WORDS                                                                   \
+    "Sanitizer",        /* ASan, UBSan, TSan, LSan reports and warnings */                 \
+    "ASan is ignoring", /* __asan_handle_no_return on a stack ASan does not know */        \
+    "runtime error"     /* UBSan */
+
+/* Run `body` in a child with its stderr on a pipe; return its wait status, and its stderr
+ * (as much as fits) in `out`. */
+static inline int run_body_in_child(void (*body)(void), char *out, size_t size)
+{
+    int fd;
+    pid_t pid = fork_piped(1, &fd);
+    if (pid == 0) {
+        body();
+        _exit(0);
+    }
+    out[read_to_end(fd, out, size - 1)] = '\0';
+    return wait_child(pid);
+}
+
+/* Run `body` in a child; fail unless it exits 0 without a word from any sanitizer. */
+static inline void run_quietly(void (*body)(void))
+{
+    static const char *const words[] = { CHILD_TOOL_WORDS };
+    static char out[16384];
+    int status = run_body_in_child(body, out, sizeof(out));
+    const char *word = NULL;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(out, words[i]) != NULL)
+            word = words[i];
+    if (word != NULL || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "--- child output ---\n%s--- end ---\n", out);
+        ck_abort_msg("child status %#x, output mentions \"%s\"", status,
+                     word != NULL ? word : "nothing");
+    }
 }
 
 #endif /* ASYNCJOB_TEST_CHILD_H */

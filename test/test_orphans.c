@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check_suite.h"
+#include "sanitizers.h"
 
 /* Where the paused job keeps a word on its own stack, as an engine's request would be. */
 static volatile int *stack_word;
@@ -84,8 +85,10 @@ START_TEST(reclaimed_when_on)
     ck_assert_int_eq(pthread_create(&t, NULL, ask_wait_ctx, job), 0);
     ck_assert_int_eq(pthread_join(t, &seen), 0);
     ck_assert_ptr_null(seen);
-    /* The stack's pages were given back: the word reads 0, and a late write is harmless. */
-    ck_assert_int_eq(*stack_word, 0);
+    /* The stack's pages were given back: the word reads 0, and a late write is harmless.
+     * (Under ASan the word lives on its fake stack, on the heap.) */
+    if (!TEST_ASAN)
+        ck_assert_int_eq(*stack_word, 0);
     *stack_word = 99;
     ck_assert_int_eq(asyncjob_reclaim_orphans(0), 1);
 }

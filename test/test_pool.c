@@ -6,6 +6,8 @@
 #include <asyncjob.h>
 
 #include <check.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "counting_stacks.h"
@@ -99,6 +101,54 @@ START_TEST(init_size_above_max_refused)
     expect_error(ASYNCJOB_ERANGE);
     /* Equal is fine. */
     ck_assert_int_eq(ASYNC_init_thread(3, 3), 1);
+}
+END_TEST
+
+/* Sizes above INT_MAX are refused before anything is made (OpenSSL's bound): without it,
+ * (SIZE_MAX, SIZE_MAX) makes jobs until memory runs out. */
+START_TEST(pool_sizes_bounded)
+{
+    ck_assert_int_eq(use_counting_stacks(), 1);
+    ck_assert_int_eq(ASYNC_init_thread((size_t)INT_MAX + 1, 0), 0);
+    expect_error(ASYNCJOB_EPOOLSIZE);
+    ck_assert_int_eq(ASYNC_init_thread(0, (size_t)INT_MAX + 1), 0);
+    expect_error(ASYNCJOB_EPOOLSIZE);
+    ck_assert_int_eq(ASYNC_init_thread(SIZE_MAX, SIZE_MAX), 0);
+    expect_error(ASYNCJOB_EPOOLSIZE);
+    ck_assert_int_eq(counted.calls, 0);
+    /* INT_MAX itself is a valid limit. */
+    ck_assert_int_eq(ASYNC_init_thread(INT_MAX, 1), 1);
+    ck_assert_int_eq(counted.allocs, 1);
+}
+END_TEST
+
+/* A limit lowered while more jobs than it are in use takes effect as they come back: each
+ * finished job beyond it is freed, not pooled, and starts are refused until fewer than
+ * the limit are in use. */
+START_TEST(lowered_max_size_enforced_as_jobs_finish)
+{
+    ck_assert_int_eq(use_counting_stacks(), 1);
+    ck_assert_int_eq(ASYNC_init_thread(0, 0), 1);
+    ASYNC_JOB *j[10];
+    for (int i = 0; i < 10; i++)
+        j[i] = start_paused();
+    ck_assert_int_eq(ASYNC_init_thread(2, 0), 1);
+    ASYNC_JOB *extra = NULL;
+    expect_start(ASYNC_NO_JOBS, &extra, NULL, NULL, pause_once, NULL, 0);
+    expect_error(ASYNCJOB_EPOOLFULL);
+    /* 8 finish: each is freed, 2 stay in use. */
+    for (int i = 0; i < 8; i++) {
+        finish(j[i]);
+        ck_assert_int_eq(counted.frees, i + 1);
+    }
+    expect_start(ASYNC_NO_JOBS, &extra, NULL, NULL, pause_once, NULL, 0);
+    /* The last two go back to the pool; the limit is 2 from now on. */
+    finish(j[8]);
+    finish(j[9]);
+    ck_assert_int_eq(stacks(), 2);
+    expect_limit(2);
+    ck_assert_int_eq(counted.allocs, 10);
+    ck_assert_int_eq(stacks(), 2);
 }
 END_TEST
 
@@ -296,6 +346,7 @@ END_TEST
 
 SUITE("pool", 60, NULL, init_cleanup_reinit, first_start_without_init_unlimited,
       max_size_limits_no_jobs, pool_full_error_code, init_size_above_max_refused,
+      pool_sizes_bounded, lowered_max_size_enforced_as_jobs_finish,
       max_zero_any_init_size, init_size_precreates, init_stops_at_failed_creation,
       reinit_reconfigures_without_leak, lifo_reuse, cleanup_twice_harmless,
       cleanup_inside_job_refused, paused_job_survives_cleanup, orphan_not_counted_in_new_pool)

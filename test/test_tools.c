@@ -19,52 +19,14 @@
 #include "child.h"
 #include "sanitizers.h"
 
-/* What the sanitizers print when they see something wrong or stop trusting themselves.
- * Valgrind reports elsewhere: through the child's exit status (--error-exitcode), and
- * test/valgrind-check.sh catches its stack-switch warning. */
-static const char *const tool_words[] = {
-    "Sanitizer",        /* ASan, UBSan, TSan, LSan reports and warnings */
-    "ASan is ignoring", /* __asan_handle_no_return on a stack ASan does not know */
-    "runtime error",    /* UBSan */
-};
-
-/* Run `body` in a child with its stderr on a pipe; return its wait status, and its stderr
- * (as much as fits) in `out`. */
-static int run_child(void (*body)(void), char *out, size_t size)
-{
-    int fd;
-    pid_t pid = fork_piped(1, &fd);
-    if (pid == 0) {
-        body();
-        _exit(0);
-    }
-    out[read_to_end(fd, out, size - 1)] = '\0';
-    return wait_child(pid);
-}
-
+#if TEST_SANITIZED
 static char child_out[16384];
 
-/* Run `body` in a child; fail unless it exits 0 without a word from any sanitizer. */
-static void run_quietly(void (*body)(void))
-{
-    int status = run_child(body, child_out, sizeof(child_out));
-    const char *word = NULL;
-    for (size_t i = 0; i < sizeof(tool_words) / sizeof(tool_words[0]); i++)
-        if (strstr(child_out, tool_words[i]) != NULL)
-            word = tool_words[i];
-    if (word != NULL || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "--- child output ---\n%s--- end ---\n", child_out);
-        ck_abort_msg("child status %#x, output mentions \"%s\"", status,
-                     word != NULL ? word : "nothing");
-    }
-}
-
-#if TEST_SANITIZED
 /* Run `body` in a child; fail unless it dies (not exit 0) with all of `words` in its
  * output: a tool must catch the bug planted in `body`, and say where it is. */
 static void run_expecting_report(void (*body)(void), const char *const *words, size_t n)
 {
-    int status = run_child(body, child_out, sizeof(child_out));
+    int status = run_body_in_child(body, child_out, sizeof(child_out));
     int ok = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     const char *missing = NULL;
     for (size_t i = 0; i < n; i++)
