@@ -32,3 +32,21 @@ apt_src_fetch() {
      apt_src source --download-only "$1" >/dev/null; }) ||
     die "apt-get source could not fetch the source package $1"
 }
+
+# check_from_source DIR [CONFIGURE-ARGS...]: Check from its Debian source package, built
+# static without subunit for the compiler those arguments name (CC=musl-gcc, --host=...)
+# and installed into DIR/check; pkg-config finds it in DIR/check/lib/pkgconfig.
+check_from_source() {
+  local dir=$1; shift
+  apt_src_init "$dir/apt"
+  apt_src_fetch check "$dir/check-src"
+  (cd "$dir/check-src" && dpkg-source -x check_*.dsc src >/dev/null) ||
+    die "dpkg-source -x of Check's source package failed"
+  (cd "$dir/check-src/src" && ./configure "$@" --prefix="$dir/check" \
+     --disable-subunit --disable-shared --enable-static --with-pic --disable-build-docs \
+     >configure.out 2>&1 && make -j2 >make.out 2>&1 && make install >install.out 2>&1) ||
+    { tail -20 "$dir"/check-src/src/*.out; die "building Check ($*) failed"; }
+  # Debian's check.pc names the PIC archive libcheck_pic.a, which its packaging installs.
+  cp "$dir/check/lib/libcheck.a" "$dir/check/lib/libcheck_pic.a" || die "no libcheck.a"
+  ls "$dir/check/lib"
+}

@@ -30,3 +30,43 @@ leg_finish() {
   [ "$failed" -eq 0 ]
 }
 leg_trs() { find "$build" -name '*.trs' -exec grep -h "^:test-result: $1" {} + | wc -l; }
+
+# plain_build [CONFIGURE-ARGS...]: what a new user would do, in $build/plain: configure with
+# only those arguments (pkg-config left to find the build machine's Check, which does not
+# link for this host), make, make install into a DESTDIR, make check. Passes when configure
+# says the tests are off and why, the library, header, .pc and pages install, and make
+# check fails saying what to install. Three results in $build/plain/plain.trs.
+plain_build() {
+  banner "plain configure $*"
+  local dir=$build/plain src=$PWD r1=FAIL r2=FAIL r3=FAIL f
+  rm -rf "$dir" && mkdir -p "$dir" || die "cannot create $dir"
+  if (cd "$dir" && env -u PKG_CONFIG_LIBDIR -u PKG_CONFIG_PATH -u PKG_CONFIG_SYSROOT_DIR \
+        "$src/configure" "$@" >configure.out 2>&1); then
+    sed -n '/configured$/,$p' "$dir/configure.out" | grep -E 'host:|fcontext from:|tests \(make check\)'
+    grep -q "tests (make check): no (.*Check" "$dir/configure.out" && r1=PASS
+  else
+    tail -20 "$dir/configure.out"
+  fi
+  if [ -f "$dir/Makefile" ] && (cd "$dir" && make -j2 >make.out 2>&1 &&
+       make install DESTDIR="$dir/inst" >install.out 2>&1); then
+    r2=PASS
+    for f in lib/libasyncjob.so lib/libasyncjob.a include/asyncjob.h lib/pkgconfig/asyncjob.pc \
+             share/man/man3/ASYNC_start_job.3 share/man/man7/asyncjob.7; do
+      [ -e "$dir/inst/usr/local/$f" ] || { echo "not installed: $f"; r2=FAIL; }
+    done
+  else
+    tail -20 "$dir"/make.out "$dir"/install.out 2>/dev/null
+  fi
+  if [ -f "$dir/Makefile" ]; then
+    if (cd "$dir" && make check >check.out 2>&1); then
+      echo "make check passed without Check"
+    else
+      grep -q 'make check needs Check' "$dir/check.out" && r3=PASS
+      grep -A1 'needs Check' "$dir/check.out"
+    fi
+  fi
+  echo "$r1: configure says make check is off, and why"
+  echo "$r2: make && make install (library, header, .pc, man pages)"
+  echo "$r3: make check fails saying what to install"
+  printf ':test-result: %s\n' $r1 $r2 $r3 >"$dir/plain.trs"
+}

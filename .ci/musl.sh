@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # musl.sh: as root on Debian 12, build with musl-gcc (x86-64) in build/musl, run the whole
-# make check and a statically linked example; ends with "N passed, N skipped, N failed".
+# make check, a statically linked example and a plain configure (plain_build, .ci/leg.sh);
+# ends with "N passed, N skipped, N failed".
 # Debian has no musl build of Check: it is built here from its source (doc/DESIGN.md, "CI").
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -20,25 +21,6 @@ install_tools() {
   apt-get $APT_LOCK install -y -q musl-tools dpkg-dev >/dev/null 2>&1 ||
     apt-get $APT_LOCK install -y -q musl-tools dpkg-dev >/dev/null ||
     die "apt-get could not install musl-tools dpkg-dev"
-}
-
-fetch_check_source() {
-  banner "Check's Debian source package"
-  apt_src_init "$build/apt"
-  apt_src_fetch check "$build/check-src"
-  (cd "$build/check-src" && dpkg-source -x check_*.dsc src >/dev/null) ||
-    die "dpkg-source -x of Check's source package failed"
-}
-
-build_check() {
-  banner "Check for musl"
-  (cd "$build/check-src/src" && ./configure CC=musl-gcc --prefix="$build/check" \
-     --disable-subunit --disable-shared --enable-static --with-pic --disable-build-docs \
-     >configure.out 2>&1 && make -j2 >make.out 2>&1 && make install >install.out 2>&1) ||
-    { tail -20 "$build"/check-src/src/*.out; die "building Check with musl-gcc failed"; }
-  # Debian's check.pc names the PIC archive libcheck_pic.a, which its packaging installs.
-  cp "$build/check/lib/libcheck.a" "$build/check/lib/libcheck_pic.a" || die "no libcheck.a"
-  ls "$build/check/lib"
 }
 
 build_asyncjob() {
@@ -69,9 +51,11 @@ static_example() {
 [ -x configure ] || ./autogen.sh >/dev/null || die "autogen failed"
 rm -rf "$build" && mkdir -p "$build" || die "cannot create $build"
 install_tools
-fetch_check_source
-build_check
+banner "Check for musl, from its Debian source package"
+check_from_source "$build" CC=musl-gcc
 build_asyncjob
 leg_check
 static_example
+# A plain CC=musl-gcc configure, beside the machine's glibc Check.
+plain_build CC=musl-gcc
 leg_finish

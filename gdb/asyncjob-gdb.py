@@ -1,10 +1,16 @@
 # asyncjob-gdb.py: gdb commands for the jobs of a program that uses libasyncjob.
 #
-#   info asyncjobs         one line per job: number, thread, state, start function, stack
-#   asyncjob bt N | all    the backtrace of paused job N, or of every paused job
+#   info asyncjobs              one line per job: number, handle, thread, state, start
+#                               function, stack
+#   asyncjob bt [-full] N|all   the backtrace of paused job N, or of every paused job,
+#                               without the library's own frames unless -full
+#   asyncjob frame N [LEVEL]    select a frame of paused job N, for info locals, print,
+#                               up and down; "asyncjob frame off" lets it go
+#   asyncjob gcore [FILE]       gcore, then every started job's stack into the core file
 #
-# Everything is read from memory and registers, and nothing in the process changes, so the
-# commands work on a live process and on a core file alike. They need no debug information
+# Everything is read from memory and registers, and nothing in the process changes (but
+# the file asyncjob gcore writes), so the commands work on a live process and on a core
+# file alike. They need no debug information
 # for libasyncjob: the library describes the layout of what they read in a descriptor,
 # found by its symbol (asyncjob_debug_registry) or, in a library stripped of its symbol
 # table, by its section (.asyncjob_debug). gdb loads this file automatically for the
@@ -181,7 +187,10 @@ def jobs():
     return reg, found
 
 
-def symbol_name(address, cache={}):
+SYMBOLS = {}  # address -> name, emptied whenever gdb loads an object file
+
+
+def symbol_name(address, cache=SYMBOLS):
     """The name of the function at `address`, from debug information or the symbol table."""
     if address == 0:
         return "-"
@@ -193,17 +202,18 @@ def symbol_name(address, cache={}):
 
 
 class InfoAsyncjobs(gdb.Command):
-    """List the asyncjob jobs of the process: number, thread (gdb's number and LWP),
-state (running, paused or idle), start function, stack range and bytes of stack in use
-(from the saved stack pointer of a suspended job, the thread's of a running one)."""
+    """List the asyncjob jobs of the process: number, handle (the ASYNC_JOB * the program
+holds), thread (gdb's number and LWP), state (running, paused or idle), start function,
+stack range and bytes of stack in use (from the saved stack pointer of a suspended job,
+the thread's of a running one)."""
 
     def __init__(self):
         super().__init__("info asyncjobs", gdb.COMMAND_STATUS)
 
     def invoke(self, arg, from_tty):
         reg, all_jobs = jobs()
-        print("%-5s %-14s %-8s %-24s %-37s %s" % ("Job", "Thread", "State", "Function",
-                                                   "Stack", "Used"))
+        print("%-5s %-18s %-14s %-8s %-24s %-37s %s" % ("Job", "Handle", "Thread", "State",
+                                                         "Function", "Stack", "Used"))
         for j in all_jobs:
             thread = ("%d (LWP %d)" % (j.thread.num, j.lwp) if j.thread
                       else "- (LWP %d)" % j.lwp)
@@ -212,8 +222,8 @@ state (running, paused or idle), start function, stack range and bytes of stack 
             size = j.top - j.lo
             used = ("%d/%d" % (j.top - sp, size) if sp is not None and j.lo <= sp <= j.top
                     else "?/%d" % size)
-            print("%-5d %-14s %-8s %-24s 0x%x-0x%x %s" % (j.number, thread, j.state, func,
-                                                         j.lo, j.top, used))
+            print("%-5d %-18s %-14s %-8s %-24s 0x%x-0x%x %s" % (
+                j.number, "0x%x" % j.address, thread, j.state, func, j.lo, j.top, used))
         counts = {}
         for j in all_jobs:
             counts[j.state] = counts.get(j.state, 0) + 1
@@ -227,21 +237,26 @@ class FrameId:
 
 
 class JobUnwinder(gdb.unwinder.Unwinder):
-    """While a job is being unwound, the selected thread's innermost frame claims that
-    the job's saved registers are its caller's: gdb then unwinds the job's own frames
-    from frame 1 on, by their CFI, reading only memory. Idle otherwise."""
+    """While a job is grafted on a thread, that thread's innermost frame claims that the
+    job's saved registers are its caller's: gdb then unwinds the job's own frames from
+    frame 1 on, by their CFI, reading only memory. Grafted for the time of asyncjob bt,
+    and from asyncjob frame until asyncjob frame off or the program runs again."""
 
     def __init__(self):
         super().__init__("asyncjob")
-        self.job, self.registers = None, {}
+        self.graft = None  # (job, registers, thread ptid)
 
     def __call__(self, pending):
-        if self.job is None or pending.level() != 0:
+        if self.graft is None or pending.level() != 0:
+            return None
+        job, registers, ptid = self.graft
+        thread = gdb.selected_thread()
+        if thread is None or thread.ptid != ptid:
             return None
         # An id below the job's frames, so that gdb does not take frame 1 for inner.
-        info = pending.create_unwind_info(FrameId(gdb.Value(self.job.ctx),
+        info = pending.create_unwind_info(FrameId(gdb.Value(job.ctx),
                                                   pending.read_register("pc")))
-        for name, value in self.registers.items():
+        for name, value in registers.items():
             kind = pending.read_register(name).type
             info.add_saved_register(name, gdb.Value(value).cast(kind))
         return info
@@ -249,6 +264,27 @@ class JobUnwinder(gdb.unwinder.Unwinder):
 
 UNWINDER = JobUnwinder()
 gdb.unwinder.register_unwinder(None, UNWINDER, replace=True)
+# The job selected by asyncjob frame: (number, job) while grafted.
+SELECTED = {"job": None}
+
+
+def set_graft(graft):
+    UNWINDER.graft = graft
+    gdb.invalidate_cached_frames()
+
+
+def release_selection(*_):
+    """The program runs again, exits or is replaced: the job's saved registers no longer
+    hold, so its frames leave the thread's backtrace."""
+    if SELECTED["job"] is not None:
+        SELECTED["job"] = None
+        set_graft(None)
+
+
+gdb.events.cont.connect(release_selection)
+gdb.events.exited.connect(release_selection)
+if hasattr(gdb.events, "new_objfile"):
+    gdb.events.new_objfile.connect(lambda _: SYMBOLS.clear())
 
 
 def frame_line(level, frame):
@@ -278,35 +314,96 @@ def restore_level(level):
     frame.select()
 
 
-def job_backtrace(job):
-    """Print the frames of a suspended job, newest first, from its saved registers."""
+def check_layout(job):
     if not job.reg.layout:
-        raise gdb.GdbError("asyncjob: the library does not know where the switch saves"
-                           " registers on this architecture")
+        raise gdb.GdbError(
+            "asyncjob: this libasyncjob does not say where Boost's jump_fcontext saves a"
+            " paused job's registers: the probe of its build could not run (a cross build"
+            " without an emulator, or an architecture it does not know), so its jobs can"
+            " be listed but not unwound (see asyncjob-gdb(7), LIMITATIONS)")
+
+
+def graft_of(job):
+    """What grafts `job` on the selected thread; None, with the reason printed, when its
+    saved context cannot be read."""
+    check_layout(job)
     registers = job.saved_registers()
-    if not any(v for n, v in registers.items() if n in ("rip", "pc")):
+    if not any(v for n, v in registers.items() if n in ("rip", "pc", "eip")):
         print("(no saved context: the job's stack is not readable%s)" %
               (" in this core file: see CORE FILES in asyncjob-gdb(7)" if core_file() else ""))
+        return None
+    thread = gdb.selected_thread()
+    if thread is None:
+        raise gdb.GdbError("asyncjob: no thread is selected")
+    return (job, registers, thread.ptid)
+
+
+def job_frames(job):
+    """The job's frames (gdb frames 1 and older while it is grafted), newest first, down
+    to its entry, and the reason the walk stopped early ("" if it did not)."""
+    frames = []
+    frame = gdb.newest_frame().older()
+    # The zeroed pad above the job's first frame reads as a null return address: the
+    # frame before it is the job's entry, and the walk ends there.
+    while frame is not None and frame.pc() != 0 and len(frames) < MAX_FRAMES:
+        frames.append(frame)
+        frame = frame.older()
+    stopped = ""
+    if frames and frame is None and frames[-1].unwind_stop_reason() > gdb.FRAME_UNWIND_OUTERMOST:
+        stopped = gdb.frame_stop_reason_string(frames[-1].unwind_stop_reason())
+    return frames, stopped
+
+
+# The library's entry points that a job calls to pause: what is newer is the switch.
+PAUSE_FUNCTIONS = ("ASYNC_pause_job",)
+
+
+def user_range(job, frames):
+    """The levels [first, last] of the job's own frames: older than its call into the
+    library that paused it, newer than the library's code that started it. The library is
+    told apart by function names (its pausing entry point and the start function), so that
+    it works with a shared or static library, with or without symbols."""
+    names = [f.name() for f in frames]
+    first = 0
+    for i, name in enumerate(names):
+        if name in PAUSE_FUNCTIONS:
+            first = i + 1
+            break
+    last = len(frames) - 1
+    start = symbol_name(job.func)
+    for i in range(first, len(frames)):
+        if names[i] == start:
+            last = i
+            break
+    if first > last:
+        return 0, len(frames) - 1
+    return first, last
+
+
+def job_backtrace(job, full):
+    """Print the frames of a suspended job, newest first, from its saved registers."""
+    graft = graft_of(job)
+    if graft is None:
         return
     level = selected_level()
-    UNWINDER.job = job
-    UNWINDER.registers = registers
-    gdb.invalidate_cached_frames()
+    saved = UNWINDER.graft
+    set_graft(graft)
     try:
-        frame, last, n = gdb.newest_frame().older(), None, 0
-        # The zeroed pad above the job's first frame reads as a null return address:
-        # the frame before it is the job's entry, and the walk ends there.
-        while frame is not None and frame.pc() != 0 and n < MAX_FRAMES:
-            print(frame_line(n, frame))
-            last, frame, n = frame, frame.older(), n + 1
-        if last is None:
+        frames, stopped = job_frames(job)
+        if not frames:
             print("(no frames: the job's saved context is unreadable)")
-        elif frame is None and last.unwind_stop_reason() > gdb.FRAME_UNWIND_OUTERMOST:
-            print("Backtrace stopped: %s" %
-                  gdb.frame_stop_reason_string(last.unwind_stop_reason()))
+            return
+        first, last = (0, len(frames) - 1) if full else user_range(job, frames)
+        for n in range(first, last + 1):
+            print(frame_line(n, frames[n]))
+        hidden = len(frames) - (last - first + 1)
+        if hidden:
+            print("(%d frame%s of libasyncjob hidden: asyncjob bt -full %d shows them)" %
+                  (hidden, "" if hidden == 1 else "s", job.number))
+        if stopped:
+            print("Backtrace stopped: %s" % stopped)
     finally:
-        UNWINDER.job = None
-        gdb.invalidate_cached_frames()
+        set_graft(saved)
         if level is not None:
             restore_level(level)
 
@@ -323,8 +420,21 @@ def thread_label(job):
             else "thread exited, LWP %d" % job.lwp)
 
 
+def paused_job(number):
+    """Job `number` of the process, which must be paused."""
+    _, all_jobs = jobs()
+    chosen = [j for j in all_jobs if j.number == number]
+    if not chosen:
+        raise gdb.GdbError("asyncjob: no job %d (see info asyncjobs)" % number)
+    if chosen[0].state != "paused":
+        raise gdb.GdbError("asyncjob: job %d is %s, not paused%s" % (
+            number, chosen[0].state, ": see bt on its thread"
+            if chosen[0].state == "running" else ""))
+    return chosen[0]
+
+
 class AsyncjobPrefix(gdb.Command):
-    """Commands for asyncjob's jobs: "asyncjob bt N" and "asyncjob bt all"."""
+    """Commands for asyncjob's jobs: asyncjob bt, asyncjob frame, asyncjob gcore."""
 
     def __init__(self):
         super().__init__("asyncjob", gdb.COMMAND_STACK, prefix=True)
@@ -333,36 +443,243 @@ class AsyncjobPrefix(gdb.Command):
 class AsyncjobBt(gdb.Command):
     """Backtrace of a paused asyncjob job: "asyncjob bt N" (N as in "info asyncjobs"), or
 "asyncjob bt all" for every paused job. The job is unwound from the registers it saved
-when it paused, without resuming it: the process does not change."""
+when it paused, without resuming it: the process does not change. The library's own
+frames (the pause and the switch above the job's code, the job loop below it) are left
+out; "asyncjob bt -full N|all" shows them. Frames keep their numbers either way, as
+"asyncjob frame N LEVEL" takes them."""
 
     def __init__(self):
         super().__init__("asyncjob bt", gdb.COMMAND_STACK)
 
     def invoke(self, arg, from_tty):
-        arg = arg.strip()
-        if arg != "all" and not arg.isdigit():
-            raise gdb.GdbError("usage: asyncjob bt N|all")
-        _, all_jobs = jobs()
-        if arg == "all":
-            chosen = [j for j in all_jobs if j.state == "paused"]
+        words = arg.split()
+        full = "-full" in words
+        words = [w for w in words if w != "-full"]
+        if len(words) != 1 or (words[0] != "all" and not words[0].isdigit()):
+            raise gdb.GdbError("usage: asyncjob bt [-full] N|all")
+        if words[0] == "all":
+            chosen = [j for j in jobs()[1] if j.state == "paused"]
         else:
-            chosen = [j for j in all_jobs if j.number == int(arg)]
-            if not chosen:
-                raise gdb.GdbError("asyncjob: no job %s (see info asyncjobs)" % arg)
-            if chosen[0].state != "paused":
-                raise gdb.GdbError("asyncjob: job %s is %s, not paused%s" % (
-                    arg, chosen[0].state, ": see bt on its thread"
-                    if chosen[0].state == "running" else ""))
+            chosen = [paused_job(int(words[0]))]
         for i, job in enumerate(chosen):
             if i:
                 print()
-            print("Job %d (paused, %s, started as %s):" % (job.number, thread_label(job),
-                                                          symbol_name(job.func)))
-            job_backtrace(job)
+            print("Job %d (paused, handle 0x%x, %s, started as %s):" % (
+                job.number, job.address, thread_label(job), symbol_name(job.func)))
+            job_backtrace(job, full)
         if not chosen:
             print("No paused jobs.")
+
+
+class AsyncjobFrame(gdb.Command):
+    """Select a frame of a paused asyncjob job: "asyncjob frame N [LEVEL]", with N as in
+"info asyncjobs" and LEVEL as in "asyncjob bt" (by default the newest frame of the job's
+own code). The job is grafted on the selected thread: gdb's frame 0 stays the thread's,
+and the job's frames follow from frame 1 on, so frame, up, down, info frame, info locals
+and print work on them. Nothing in the process changes. "asyncjob frame off" (or
+resuming the program) gives the thread its own backtrace back."""
+
+    def __init__(self):
+        super().__init__("asyncjob frame", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        words = arg.split()
+        if words == ["off"]:
+            had = SELECTED["job"]
+            release_selection()
+            gdb.newest_frame().select()
+            print("No job selected." if had is None else
+                  "Job %d let go: thread %d has its own backtrace again." % (
+                      had.number, gdb.selected_thread().num))
+            return
+        if not 1 <= len(words) <= 2 or not all(w.isdigit() for w in words):
+            raise gdb.GdbError("usage: asyncjob frame N [LEVEL] | asyncjob frame off")
+        job = paused_job(int(words[0]))
+        graft = graft_of(job)
+        if graft is None:
+            raise gdb.GdbError("asyncjob: job %d cannot be unwound" % job.number)
+        release_selection()
+        SELECTED["job"] = job
+        set_graft(graft)
+        frames, _ = job_frames(job)
+        if not frames:
+            release_selection()
+            raise gdb.GdbError("asyncjob: job %d has no frames to select" % job.number)
+        if len(words) == 2:
+            level = int(words[1])
+            if level >= len(frames):
+                raise gdb.GdbError("asyncjob: job %d has frames 0 to %d" % (
+                    job.number, len(frames) - 1))
+        else:
+            level = user_range(job, frames)[0]
+        frames[level].select()
+        print("Job %d (started as %s) grafted on thread %d: its frame %d is gdb's frame %d;"
+              " \"asyncjob frame off\" lets it go." % (
+                  job.number, symbol_name(job.func), gdb.selected_thread().num, level,
+                  level + 1))
+        gdb.execute("frame")
+
+
+def page_floor(address, page=4096):
+    return address - address % page
+
+
+class CoreFile:
+    """A core file's program headers, to fill in or append the memory it lacks."""
+
+    def __init__(self, f):
+        self.f = f
+        ident = f.read(64)
+        if ident[:4] != b"\x7fELF" or struct.unpack_from("<H", ident, 16)[0] not in (4, 0x400):
+            raise gdb.GdbError("asyncjob gcore: the file gcore wrote is not an ELF core file")
+        self.o = "<" if ident[5] == 1 else ">"
+        self.wide = ident[4] == 2
+        if self.wide:
+            self.phoff, = struct.unpack_from(self.o + "Q", ident, 32)
+            self.shoff, = struct.unpack_from(self.o + "Q", ident, 40)
+            self.phentsize, self.phnum = struct.unpack_from(self.o + "HH", ident, 54)
+            self.phdr = "IIQQQQQQ"
+        else:
+            self.phoff, self.shoff = struct.unpack_from(self.o + "II", ident, 28)
+            self.phentsize, self.phnum = struct.unpack_from(self.o + "HH", ident, 42)
+            self.phdr = "IIIIIIII"
+        if self.phnum == 0xffff:  # PN_XNUM: the count is section 0's sh_info
+            f.seek(self.shoff + (44 if self.wide else 28))
+            self.phnum, = struct.unpack(self.o + "I", f.read(4))
+        f.seek(self.phoff)
+        table = f.read(self.phentsize * self.phnum)
+        self.entries = [list(struct.unpack_from(self.o + self.phdr, table, i * self.phentsize))
+                        for i in range(self.phnum)]
+
+    def segment(self, e):
+        """(type, offset, vaddr, filesz, memsz) of an entry, whatever the class."""
+        if self.wide:
+            return e[0], e[2], e[3], e[5], e[6]
+        return e[0], e[1], e[2], e[4], e[5]
+
+    def file_range(self, address, size):
+        """The file offset holding [address, address + size), or None."""
+        for e in self.entries:
+            kind, offset, vaddr, filesz, _ = self.segment(e)
+            if kind == 1 and vaddr <= address and address + size <= vaddr + filesz:
+                return offset + address - vaddr
+        return None
+
+    def append(self, pieces):
+        """Add PT_LOAD segments for `pieces` [(address, bytes)] at the end of the file,
+        then a new program header table after them."""
+        self.f.seek(0, 2)
+        end = self.f.tell()
+        for address, data in pieces:
+            self.f.write(data)
+            if self.wide:  # p_type, p_flags (R|W), offset, vaddr, paddr, filesz, memsz, align
+                self.entries.append([1, 6, end, address, 0, len(data), len(data), 1])
+            else:
+                self.entries.append([1, end, address, 0, len(data), len(data), 6, 1])
+            end += len(data)
+        pad = -end % 8
+        self.f.write(b"\0" * pad)
+        self.phoff = end + pad
+        for e in self.entries:
+            self.f.write(struct.pack(self.o + self.phdr, *e))
+        count = len(self.entries)
+        if self.wide:
+            self.f.seek(32)
+            self.f.write(struct.pack(self.o + "Q", self.phoff))
+            self.f.seek(56)
+        else:
+            self.f.seek(28)
+            self.f.write(struct.pack(self.o + "I", self.phoff))
+            self.f.seek(44)
+        if count >= 0xffff:
+            if self.shoff == 0:
+                raise gdb.GdbError("asyncjob gcore: too many segments for a core file"
+                                   " without section headers")
+            self.f.write(struct.pack(self.o + "H", 0xffff))
+            self.f.seek(self.shoff + (44 if self.wide else 28))
+            self.f.write(struct.pack(self.o + "I", count))
+        else:
+            self.f.write(struct.pack(self.o + "H", count))
+
+
+def readable_pieces(start, end):
+    """The readable parts of [start, end) of the live process, page by page where a read
+    of the whole fails, as [(address, bytes)]."""
+    inferior = gdb.selected_inferior()
+    try:
+        return [(start, bytes(inferior.read_memory(start, end - start)))]
+    except gdb.MemoryError:
+        pass
+    pieces, page = [], start
+    while page < end:
+        stop = min(page_floor(page) + 4096, end)
+        try:
+            data = bytes(inferior.read_memory(page, stop - page))
+            if pieces and pieces[-1][0] + len(pieces[-1][1]) == page:
+                pieces[-1] = (pieces[-1][0], pieces[-1][1] + data)
+            else:
+                pieces.append((page, data))
+        except gdb.MemoryError:
+            pass
+        page = stop
+    return pieces
+
+
+class AsyncjobGcore(gdb.Command):
+    """Write a core file of the live process with every started job's stack in it:
+"asyncjob gcore [FILE]" (FILE as gcore's, core.PID by default). gdb's gcore leaves out
+any mapping it cannot read whole, such as the library's default job stacks when their
+guard pages are guard regions (MADV_GUARD_INSTALL, Linux 6.13 and later); this command
+runs gcore, then writes the stack of every paused and running job into the file, from
+below its stack pointer to its top: in place where gcore kept the mapping's room, as new
+segments where it left the mapping out."""
+
+    def __init__(self):
+        super().__init__("asyncjob gcore", gdb.COMMAND_FILES)
+
+    def invoke(self, arg, from_tty):
+        inferior = gdb.selected_inferior()
+        if inferior.pid == 0 or core_file():
+            raise gdb.GdbError("asyncjob gcore: needs a live process (this is %s)" %
+                               ("a core file" if inferior.pid else "no process"))
+        path = arg.strip() or "core.%d" % inferior.pid
+        _, all_jobs = jobs()
+        ranges = []
+        for job in all_jobs:
+            if job.state == "idle":
+                continue
+            sp = job.stack_pointer()
+            # The red zone and a signal frame below the stack pointer are kept too.
+            low = job.lo if sp is None else max(job.lo, page_floor(sp - 512))
+            if low < job.top:
+                ranges.append((low, job.top))
+        gdb.execute("gcore %s" % path, to_string=not from_tty)
+        written = added = missing = 0
+        with open(path, "r+b") as f:
+            core = CoreFile(f)
+            extra = []
+            for start, end in ranges:
+                for address, data in readable_pieces(start, end):
+                    at = core.file_range(address, len(data))
+                    if at is None:
+                        extra.append((address, data))
+                        added += len(data)
+                        continue
+                    f.seek(at)
+                    if f.read(len(data)) != data:
+                        missing += 1
+                        f.seek(at)
+                        f.write(data)
+                    written += len(data)
+            if extra:
+                core.append(extra)
+        print("asyncjob gcore: %d job stacks (%d bytes) in %s: %d filled in where gcore"
+              " could not read them, %d bytes in new segments" % (
+                  len(ranges), written + added, path, missing, added))
 
 
 InfoAsyncjobs()
 AsyncjobPrefix()
 AsyncjobBt()
+AsyncjobFrame()
+AsyncjobGcore()

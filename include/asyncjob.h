@@ -182,7 +182,7 @@ ASYNCJOB_API const char *asyncjob_version(void);
  * guarded (mprotect guards past 7/8 of vm.max_map_count, or out of mappings) is made
  * without a guard and counted by asyncjob_unguarded_stacks(), unless strict guards are on
  * (ASYNCJOB_STRICT_GUARDS=1, asyncjob_set_strict_guards(1), which returns the previous
- * setting): then the start fails with ASYNCJOB_ENOGUARD.
+ * setting): then the start returns ASYNC_NO_JOBS with ASYNCJOB_ENOGUARD.
  */
 ASYNCJOB_API int asyncjob_set_guard_size(size_t bytes);
 ASYNCJOB_API size_t asyncjob_get_guard_size(void);
@@ -225,40 +225,10 @@ ASYNCJOB_API int asyncjob_isolate_exceptions(void);
 ASYNCJOB_API int asyncjob_reclaim_orphans(int on);
 
 /*
- * libcrypto exports the same ASYNC_* names. On ELF targets each ASYNC_* call of a program
- * that includes this header asks for asyncjob's symbol version, so the link binds it to
- * libasyncjob whatever the order of -lcrypto and -lasyncjob on the command line (without
- * libasyncjob the link fails). A program linked with the static archive defines
- * ASYNCJOB_STATIC (pkg-config --static --cflags does), since an archive has no versions.
- * asyncjob(7), "OPENSSL IN THE SAME PROGRAM".
+ * libcrypto exports the same ASYNC_* names: the linker binds a program's calls to whichever
+ * of libasyncjob and libcrypto comes first on its link line, so put -lasyncjob before
+ * -lcrypto. asyncjob(7), "OPENSSL IN THE SAME PROGRAM".
  */
-#if defined(__ELF__) && defined(__GNUC__) && !defined(ASYNCJOB_BUILDING) && \
-    !defined(ASYNCJOB_STATIC)
-# define ASYNCJOB_SYMVER_(name) __asm__(".symver " #name "," #name "@ASYNCJOB_1.0");
-ASYNCJOB_SYMVER_(ASYNC_init_thread)
-ASYNCJOB_SYMVER_(ASYNC_cleanup_thread)
-ASYNCJOB_SYMVER_(ASYNC_start_job)
-ASYNCJOB_SYMVER_(ASYNC_pause_job)
-ASYNCJOB_SYMVER_(ASYNC_get_current_job)
-ASYNCJOB_SYMVER_(ASYNC_get_wait_ctx)
-ASYNCJOB_SYMVER_(ASYNC_block_pause)
-ASYNCJOB_SYMVER_(ASYNC_unblock_pause)
-ASYNCJOB_SYMVER_(ASYNC_is_capable)
-ASYNCJOB_SYMVER_(ASYNC_set_mem_functions)
-ASYNCJOB_SYMVER_(ASYNC_get_mem_functions)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_new)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_free)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_set_wait_fd)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_fd)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_all_fds)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_changed_fds)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_clear_fd)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_set_callback)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_callback)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_set_status)
-ASYNCJOB_SYMVER_(ASYNC_WAIT_CTX_get_status)
-# undef ASYNCJOB_SYMVER_
-#endif
 
 #ifdef __cplusplus
 }

@@ -30,12 +30,12 @@ long alloc_count(void)
 
 void *alloc_heap(size_t size)
 {
-    return alloc_injected_failure() ? NULL : malloc(size);
+    return size > ALLOC_MAX || alloc_injected_failure() ? NULL : malloc(size);
 }
 
 void *alloc_heap_zero(size_t size)
 {
-    return alloc_injected_failure() ? NULL : calloc(1, size);
+    return size > ALLOC_MAX || alloc_injected_failure() ? NULL : calloc(1, size);
 }
 
 void alloc_heap_free(void *p)

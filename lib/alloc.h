@@ -6,7 +6,13 @@
 
 #include <stddef.h>
 
-/* malloc/calloc/free for library objects; NULL on (real or injected) failure. */
+/* No block the library asks for is larger: a bigger size (a caller's SIZE_MAX) fails
+ * before malloc sees it, where ASan and TSan would abort (allocation-size-too-big, above
+ * 1 TiB on 64-bit targets, 3 GiB on 32-bit ones) and valgrind would warn. */
+#define ALLOC_MAX ((size_t)1 << (sizeof(size_t) > 4 ? 36 : 30))
+
+/* malloc/calloc/free for library objects; NULL on (real or injected) failure, and for a
+ * size above ALLOC_MAX. */
 void *alloc_heap(size_t size);
 void *alloc_heap_zero(size_t size);
 void alloc_heap_free(void *p);

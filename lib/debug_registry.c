@@ -37,18 +37,13 @@ STATIC_ASSERT(DEBUG_FIELD_SIZE(struct async_job_st, dbg_serial) == 8 &&
                   DEBUG_FIELD_SIZE(struct debug_registry, count) == 8,
               "the debugger reads each field with the width it has here");
 
-/* Where Boost's jump_fcontext leaves the registers of the stack it switches away from,
- * relative to that stack's saved context: the layout of its save area on each architecture
- * (doc/DESIGN.md, "jump_fcontext's save area"). */
-#if defined(__x86_64__) && defined(__LP64__)
-# define DEBUG_CONTEXT_LAYOUT "rip@56 rsp=64 r12@8 r13@16 r14@24 r15@32 rbx@40 rbp@48"
-#elif defined(__aarch64__)
-# define DEBUG_CONTEXT_LAYOUT                                                             \
-    "pc@160 sp=176 x19@64 x20@72 x21@80 x22@88 x23@96 x24@104 x25@112 x26@120 x27@128 " \
-    "x28@136 x29@144 x30@152"
-#else
-# define DEBUG_CONTEXT_LAYOUT ""
-#endif
+/* Where the linked jump_fcontext leaves the registers of the stack it switches away from,
+ * relative to that stack's saved context: measured at build time by lib/fcontext_probe,
+ * which make runs to write this header ("" when it could not run; doc/DESIGN.md,
+ * "jump_fcontext's save area"). */
+#include "lib/fcontext_layout.h"
+STATIC_ASSERT(sizeof(FCONTEXT_LAYOUT) <= DEBUG_CONTEXT_LAYOUT_SIZE,
+              "the probed layout fits the descriptor");
 
 /* In a section of its own as well as under its name, so that a debugger still finds it
  * in a library stripped of its symbol table (section headers survive strip). */
@@ -72,7 +67,7 @@ __attribute__((section(".asyncjob_debug"))) struct debug_registry asyncjob_debug
     .registry_count = (uint16_t)offsetof(struct debug_registry, count),
     .registry_layout = (uint16_t)offsetof(struct debug_registry, context_layout),
     .not_active = POOL_NOT_ACTIVE,
-    .context_layout = DEBUG_CONTEXT_LAYOUT,
+    .context_layout = FCONTEXT_LAYOUT,
     .head = {&asyncjob_debug_registry.head, &asyncjob_debug_registry.head},
 };
 

@@ -10,6 +10,9 @@
  * debugger refuses a descriptor whose version it does not know. */
 #define DEBUG_REGISTRY_VERSION 1
 
+/* Room for the save-area layout string (lib/fcontext_probe.c writes at most this). */
+#define DEBUG_CONTEXT_LAYOUT_SIZE 160
+
 /* A job's links in the list; the list is circular through the descriptor's head. */
 struct debug_link {
     struct debug_link *next;
@@ -45,7 +48,7 @@ struct debug_registry {
     /* Where jump_fcontext left the registers of a suspended job, relative to its saved
      * context: "reg@N" saved at ctx + N, "reg=N" equal to ctx + N (the stack pointer).
      * Register names are gdb's; empty where the layout is not known. */
-    char context_layout[160];
+    char context_layout[DEBUG_CONTEXT_LAYOUT_SIZE];
     struct debug_link head;   /* the list */
     uint64_t count;           /* jobs in the list */
     uint64_t next_serial;

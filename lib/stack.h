@@ -31,7 +31,7 @@ extern uint32_t stack_epoch;
 /* A custom allocator's stack smaller than this is refused: a custom stack has no guard page
  * to stop an overflow, and less than a page cannot even hold the dynamic linker's lazy
  * binding, which saves the whole vector register state on the stack. ASan's frames are
- * larger: there the minimum is eight times that (lib/stack_internal.h, STACK_SCALE). */
+ * larger: there the minimum is four times that (lib/stack_internal.h, STACK_MIN_USABLE). */
 #define STACK_MIN_SIZE 4096
 
 /* The guard below a default stack: 64 KiB of address space unless ASYNCJOB_GUARD_SIZE or

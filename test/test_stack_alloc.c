@@ -8,11 +8,14 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "counting_stacks.h"
 #include "check_suite.h"
 #include "job_bodies.h"
+#include "sanitizers.h"
 
 /* ---- custom stack allocators ---- */
 
@@ -205,6 +208,66 @@ START_TEST(mem_alloc_null_no_jobs)
 }
 END_TEST
 
+/* The smallest custom stack the library accepts (ASYNC_set_mem_functions(3)), handed out
+ * above a canary of 8 KiB: a job that pauses, resumes and calls into the C library
+ * (through the lazy binder, which saves the vector registers on the stack) stays above
+ * it. Under ASan the minimum is 16 KiB, and 4,096 bytes are refused: they were accepted,
+ * and the canary's top 635 bytes went. */
+#define CANARY 8192
+#define SMALLEST (TEST_ASAN ? 16384 : 4096)
+static unsigned char *canary_block;
+static size_t canary_give;
+
+static void *canary_alloc(size_t *num)
+{
+    unsigned char *b = malloc(CANARY + canary_give);
+    if (b == NULL)
+        return NULL;
+    memset(b, 0xa5, CANARY);
+    canary_block = b;
+    *num = canary_give;
+    return b + CANARY;
+}
+
+static void canary_free(void *p)
+{
+    free((unsigned char *)p - CANARY);
+}
+
+static int pause_and_format(void *arg)
+{
+    char buf[64];
+    ASYNC_pause_job();
+    snprintf(buf, sizeof(buf), "%d %s %f", *(int *)arg, "x", 1.5);
+    return (int)strlen(buf);
+}
+
+START_TEST(smallest_custom_stack_holds_a_job)
+{
+    ck_assert_int_eq(ASYNC_set_mem_functions(canary_alloc, canary_free), 1);
+    static const size_t sizes[] = { 4096, SMALLEST };
+    for (size_t i = 0; i < 2; i++) {
+        canary_give = sizes[i];
+        ASYNC_JOB *job = NULL;
+        int ret = 0, arg = 7;
+        if (sizes[i] < SMALLEST) {
+            expect_start(ASYNC_NO_JOBS, &job, NULL, &ret, pause_and_format, &arg, sizeof(arg));
+            expect_error(ASYNCJOB_ESTACK);
+            continue;
+        }
+        expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_and_format, &arg, sizeof(arg));
+        expect_resume(ASYNC_FINISH, &job, &ret);
+        ck_assert_int_eq(ret, (int)strlen("7 x 1.500000"));
+        size_t intact = 0;
+        while (intact < CANARY && canary_block[CANARY - 1 - intact] == 0xa5)
+            intact++;
+        ck_assert_msg(intact == CANARY, "a job on %zu bytes wrote %zu bytes below its stack",
+                      sizes[i], CANARY - intact);
+        ASYNC_cleanup_thread();
+    }
+}
+END_TEST
+
 /* ---- the default stacks ---- */
 
 /* Uses 24 KiB of locals: fits in the 32 KiB a default stack gives. */
@@ -235,6 +298,7 @@ END_TEST
 SUITE("stack_alloc", 60, NULL, mem_functions_default_non_null, mem_functions_set_then_get,
       mem_functions_null_keeps_current, mem_alloc_asked_for_32k, mem_alloc_larger_size_used,
       mem_free_once_per_stack, mem_set_after_stack_locked, mem_set_locked_by_other_thread,
-      mem_alloc_too_small_refused, mem_alloc_null_no_jobs, default_stack_usable_32k)
+      mem_alloc_too_small_refused, mem_alloc_null_no_jobs, smallest_custom_stack_holds_a_job,
+      default_stack_usable_32k)
 
 #include "tap_main.h"

@@ -131,6 +131,10 @@ START_TEST(pthread_exit_in_job_frees_all)
              "fiber other than the thread's own (CHECK thr == &cur_thread_placeholder), "
              "before asyncjob runs");
 #endif
+#if !defined(__GLIBC__)
+    tap_skip("this C library runs a thread's exit on the stack pthread_exit was called on, "
+             "so the job's stack stays mapped (asyncjob(7), What thread exit frees)");
+#endif
     run_quietly(pthread_exit_in_job_body);
 }
 END_TEST

@@ -457,7 +457,9 @@ static int interpret(int self_slot);
 /* A job finished (or was given back unused): back to the pool or, if orphaned, freed. */
 static void model_release(ASYNC_JOB *p, unsigned long gen)
 {
-    if (gen == m.gen) {
+    if (gen == m.gen && m.max != 0 && m.count > m.max) {
+        m.count--; /* the limit was lowered while it ran: freed, not kept */
+    } else if (gen == m.gen) {
         CHECK(m.nidle < MAXIDLE);
         m.idle[m.nidle++] = p;
     } else {
