@@ -173,7 +173,9 @@ cross_cc=$triplet-gcc
 if [ $from_source = yes ]; then
   loader=$(ls /usr/"$triplet"/lib/ld-linux-*.so.* 2>/dev/null | head -1)
   [ -n "$loader" ] || die "no loader in /usr/$triplet/lib (libc6-$arch-cross)"
-  cross_cc="$triplet-gcc -Wl,--dynamic-linker=$loader -Wl,-rpath,/usr/$triplet/lib"
+  # DT_RPATH, not DT_RUNPATH: it also serves what the C library dlopen()s itself (libgcc_s,
+  # which pthread_exit needs), where the loader's default paths are the build machine's.
+  cross_cc="$triplet-gcc -Wl,--dynamic-linker=$loader -Wl,--disable-new-dtags -Wl,-rpath,/usr/$triplet/lib"
 fi
 multiarch=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null) ||
   die "dpkg-architecture does not know $arch"

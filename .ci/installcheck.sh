@@ -100,6 +100,56 @@ else
   bad "static consumer links with pkg-config --static flags only"
 fi
 
+# The version: asyncjob_version() of the installed library is pkg-config's --modversion.
+version=$(pkg-config --modversion asyncjob)
+echo "--- pkg-config --modversion asyncjob: $version"
+check "asyncjob.pc has a URL" sh -c "grep -q '^URL: https://' '$libdir/pkgconfig/asyncjob.pc'"
+check "the installed man pages name the version in their title line" \
+  grep -q "^\.TH ASYNC_START_JOB 3 .* \"asyncjob $version\" " "$prefix/share/man/man3/ASYNC_start_job.3"
+check "the examples are installed with their index" \
+  sh -c "test -f '$prefix/share/doc/asyncjob/examples/README' && test -f '$prefix/share/doc/asyncjob/examples/epoll_jobs.c'"
+
+# CMake and meson projects (test/consumers) build against the installed library and run:
+# the shared and the static variant, printing asyncjob_version() and the job's result.
+consumer_ok() { # PROGRAM: prints "VERSION 42"
+  test "$("$1")" = "$version 42"
+}
+for tool in cmake meson ninja; do
+  command -v $tool >/dev/null 2>&1 || bad "$tool is not installed (Debian packages cmake, meson, ninja-build)"
+done
+if command -v cmake >/dev/null 2>&1; then
+  cp -r "$src/test/consumers/cmake" "$work/cmake-src" && cp "$src/test/consumers/consumer.c" "$work/cmake-src/"
+  if (cmake -S "$work/cmake-src" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DASYNCJOB_VERSION="$version" && cmake --build "$work/cmake-build") >"$work/cmake.out" 2>&1; then
+    ok "a CMake project builds with find_package(asyncjob $version CONFIG REQUIRED)"
+    check "CMake: asyncjob::asyncjob runs against the installed library" \
+      sh -c "LD_LIBRARY_PATH='$libdir' ldd '$work/cmake-build/consumer' | grep -q '$libdir/libasyncjob.so' && LD_LIBRARY_PATH='$libdir' '$work/cmake-build/consumer' | grep -qx '$version 42'"
+    check "CMake: asyncjob::asyncjob_static runs and needs no libasyncjob.so" \
+      sh -c "! readelf -d '$work/cmake-build/consumer_static' | grep -q 'libasyncjob' && '$work/cmake-build/consumer_static' | grep -qx '$version 42'"
+  else
+    tail -30 "$work/cmake.out"
+    bad "a CMake project builds with find_package(asyncjob $version CONFIG REQUIRED)"
+  fi
+  # A request for the next major version must be refused by the version file.
+  next=$(( ${version%%.*} + 1 )).0
+  check "CMake: find_package(asyncjob $next) is refused" sh -c \
+    "! cmake -S '$work/cmake-src' -B '$work/cmake-build-next' -DCMAKE_PREFIX_PATH='$prefix' -DASYNCJOB_VERSION=$next >/dev/null 2>&1"
+fi
+if command -v meson >/dev/null 2>&1 && command -v ninja >/dev/null 2>&1; then
+  cp -r "$src/test/consumers/meson" "$work/meson-src" && cp "$src/test/consumers/consumer.c" "$work/meson-src/"
+  if (meson setup "$work/meson-build" "$work/meson-src" && ninja -C "$work/meson-build") \
+       >"$work/meson.out" 2>&1; then
+    ok "a meson project builds with dependency('asyncjob')"
+    check "meson: the shared consumer runs against the installed library" \
+      sh -c "LD_LIBRARY_PATH='$libdir' '$work/meson-build/consumer' | grep -qx '$version 42'"
+    check "meson: the static consumer runs and needs no libasyncjob.so" \
+      sh -c "! readelf -d '$work/meson-build/consumer_static' | grep -q 'libasyncjob' && '$work/meson-build/consumer_static' | grep -qx '$version 42'"
+  else
+    tail -30 "$work/meson.out"
+    bad "a meson project builds with dependency('asyncjob')"
+  fi
+fi
+
 # Symbols: the switch is inside the library but not exported.
 check "libasyncjob.so holds jump_fcontext" sh -c "nm '$so' | grep -qw jump_fcontext"
 check "libasyncjob.so does not export jump_fcontext" \
@@ -178,6 +228,21 @@ if (cd "$work/build" && make uninstall >uninstall.out 2>&1); then
   check "make uninstall removes every installed file${left:+ (left: $left)}" test -z "$left"
 else
   bad "make uninstall"
+fi
+
+# A sanitizer build must not be installable under the plain library's name.
+echo "=== a sanitizer build: make install must refuse it"
+mkdir -p "$work/asan" && sprefix=$work/asan-prefix
+if (cd "$work/asan" && "$src/configure" --prefix="$sprefix" --enable-sanitizers=address,undefined \
+      >configure.out 2>&1 && make -j2 >make.out 2>&1); then
+  (cd "$work/asan" && make install >install.out 2>&1)
+  rc=$?
+  check "make install of a sanitizer build fails" test "$rc" -ne 0
+  check "and says why" grep -q 'only programs built with the same sanitizer can load' "$work/asan/install.out"
+  check "and installs nothing" sh -c "! find '$sprefix' ! -type d 2>/dev/null | grep -q ."
+else
+  tail -20 "$work"/asan/*.out
+  bad "a sanitizer build (configure --enable-sanitizers=address,undefined, make)"
 fi
 
 echo

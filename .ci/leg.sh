@@ -40,6 +40,7 @@ plain_build() {
   banner "plain configure $*"
   local dir=$build/plain src=$PWD r1=FAIL r2=FAIL r3=FAIL f
   rm -rf "$dir" && mkdir -p "$dir" || die "cannot create $dir"
+  dir=$(cd "$dir" && pwd) # absolute: make install wants an absolute DESTDIR
   if (cd "$dir" && env -u PKG_CONFIG_LIBDIR -u PKG_CONFIG_PATH -u PKG_CONFIG_SYSROOT_DIR \
         "$src/configure" "$@" >configure.out 2>&1); then
     sed -n '/configured$/,$p' "$dir/configure.out" | grep -E 'host:|fcontext from:|tests \(make check\)'

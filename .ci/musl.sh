@@ -39,7 +39,7 @@ static_example() {
   banner "static hello_async"
   local exe=$build/static/hello_async result=FAIL
   mkdir -p "$build/static"
-  if musl-gcc -static -Iinclude -o "$exe" examples/hello_async.c "$build/lib/.libs/libasyncjob.a" \
+  if musl-gcc -static -Iinclude -I"$build/include" -o "$exe" examples/hello_async.c "$build/lib/.libs/libasyncjob.a" \
        -pthread && file "$exe" | grep -q 'statically linked' &&
      "$exe" | cmp - examples/hello_async.expected; then
     result=PASS

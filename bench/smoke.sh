@@ -3,18 +3,20 @@
 # printed its table, wrote its CSV, and `bench/run --from` prints the same report from the
 # saved samples. It never looks at the timings.
 srcdir=${srcdir:-.}
-echo "1..3"
+echo "1..4"
 # Raw stack switches without fiber annotations are outside what the sanitizers support
 # (and their timings mean nothing there): a sanitizer build skips, and says so.
 if grep -q '^#define ASYNCJOB_[AT]SAN 1' config.h 2>/dev/null; then
   echo "ok 1 # SKIP bench/run is not run in a sanitizer build"
   echo "ok 2 # SKIP bench/run is not run in a sanitizer build"
   echo "ok 3 # SKIP bench/run is not run in a sanitizer build"
+  echo "ok 4 # SKIP bench/run is not run in a sanitizer build"
   exit 0
 fi
 log=bench/results/smoke.log
 err=bench/results/smoke.err
 mkdir -p bench/results
+doc_before=$(cksum <"$srcdir/doc/PERFORMANCE.md" 2>/dev/null)
 if BENCH_BUILDDIR=$(pwd) "$srcdir/bench/run" --quick --no-build >"$log" 2>"$err" &&
    grep -q '^| ASYNC_start_job resume + ASYNC_pause_job | ns/round trip | [0-9]' "$log" &&
    grep -q '^| 1000 paused jobs: resident memory |' "$log"; then
@@ -38,4 +40,13 @@ if cp bench/results/raw.txt bench/results/smoke-raw.txt &&
 else
   echo "not ok 3 - bench/run --from printed the same report from the saved samples"
   diff "$log" "$again" | sed 's/^/# /'
+fi
+# The report as doc/PERFORMANCE.md: written into bench/results, the tree's copy left alone.
+perf=bench/results/PERFORMANCE.md
+if grep -q '^## The run$' "$perf" && grep -q '^  machine:   ' "$perf" &&
+   grep -q '^| ASYNC_start_job resume + ASYNC_pause_job | ns/round trip | [0-9]' "$perf" &&
+   [ "$(cksum <"$srcdir/doc/PERFORMANCE.md" 2>/dev/null)" = "$doc_before" ]; then
+  echo "ok 4 - bench/run wrote $perf and left doc/PERFORMANCE.md alone (--quick)"
+else
+  echo "not ok 4 - bench/run wrote $perf and left doc/PERFORMANCE.md alone (--quick)"
 fi

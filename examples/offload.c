@@ -165,36 +165,26 @@ static int hash_job(void *arg)
 static int ep;
 static uint64_t next_job, jobs_total, jobs_done, failures;
 
-/* Make epoll watch exactly the fds the job added (and stop watching those it removed)
- * during its last run. */
+/* asyncjob_wait_ctx_sync() and _forget() call this for every fd epoll must start
+ * (add 1) or stop (add 0) watching; returning 0 stops them. */
+static int watch(OSSL_ASYNC_FD fd, int add, void *arg)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = arg };
+    return epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) == 0;
+}
+
+/* After a pause: epoll watches exactly the fds the job waits on (removals first). */
 static int sync_fds(struct slot *s)
 {
-    OSSL_ASYNC_FD add[4], del[4];
-    size_t nadd = 0, ndel = 0;
-    ASYNC_WAIT_CTX_get_changed_fds(s->ctx, NULL, &nadd, NULL, &ndel);
-    if (nadd > 4 || ndel > 4)
-        return -1; /* this example's jobs register one fd at a time */
-    ASYNC_WAIT_CTX_get_changed_fds(s->ctx, add, &nadd, del, &ndel);
-    for (size_t i = 0; i < ndel; i++)
-        epoll_ctl(ep, EPOLL_CTL_DEL, del[i], NULL);
-    for (size_t i = 0; i < nadd; i++) {
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, add[i], &ev) != 0)
-            return -1;
-    }
-    return 0;
+    return asyncjob_wait_ctx_sync(s->ctx, watch, s) ? 0 : -1;
 }
 
 /* A job finished: forget its fds, free its ctx (which closes the eventfd). */
 static void retire(struct slot *s, int ret)
 {
-    OSSL_ASYNC_FD fds[4];
-    size_t n = 0;
-    ASYNC_WAIT_CTX_get_all_fds(s->ctx, NULL, &n);
-    if (n <= 4) {
-        ASYNC_WAIT_CTX_get_all_fds(s->ctx, fds, &n);
-        for (size_t i = 0; i < n; i++)
-            epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL); /* ENOENT if never watched */
+    if (!asyncjob_wait_ctx_forget(s->ctx, watch, s)) {
+        fprintf(stderr, "offload: job %" PRIu64 ": epoll_ctl DEL failed\n", s->index);
+        failures++;
     }
     ASYNC_WAIT_CTX_free(s->ctx);
     s->ctx = NULL;

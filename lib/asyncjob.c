@@ -21,3 +21,4 @@
 #include "async.c"
 #include "orphan.c"
 #include "stack_api.c"
+#include "version.c"

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <stddef.h>
+#include <stdint.h> /* and, through it, the C library's own macros (__GLIBC__) */
 
 /* Branch hints for the hot path: the error and slow cases are `unlikely`. */
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -20,12 +21,15 @@
 #define NORETURN __attribute__((noreturn))
 #define FALLTHROUGH __attribute__((fallthrough))
 
-/* Thread-local state, reached relative to the thread pointer (no __tls_get_addr call). PE
- * has no TLS models: mingw-w64 reaches __thread variables through its emulated TLS. */
-#ifdef _WIN32
-# define TLS_INITIAL_EXEC
-#else
+/* Thread-local state, reached relative to the thread pointer (no __tls_get_addr call).
+ * glibc only: it keeps spare static TLS for libraries dlopen()ed later, while musl's
+ * dlopen() refuses a library with initial-exec TLS ("initial-exec TLS resolves to dynamic
+ * definition"); there the compiler's default model applies (doc/DESIGN.md, "Thread-local
+ * state"). */
+#if defined(__GLIBC__)
 # define TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
+#else
+# define TLS_INITIAL_EXEC
 #endif
 
 /* A name the library's objects share that must not be reachable from outside. PE has no

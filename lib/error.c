@@ -28,6 +28,7 @@ static const char *const error_messages[] = {
     [ASYNCJOB_ENOGUARD] = "Strict guards are on and a job stack's guard could not be installed (out of memory mappings: see vm.max_map_count).",
     [ASYNCJOB_EPOOLSIZE] = "max_size or init_size is larger than INT_MAX.",
     [ASYNCJOB_ENOJOB] = "No job is running on this thread.",
+    [ASYNCJOB_ESTOPPED] = "The callback returned 0: the report stopped there.",
 };
 
 ASYNCJOB_API int asyncjob_last_error(void)

@@ -17,6 +17,7 @@ struct wait_ctx_fd {
     wait_ctx_cleanup_fn cleanup;
     int add;   /* added since the last reset */
     int del;   /* cleared since the last reset: invisible, reported in the del list */
+    int held;  /* reported added by asyncjob_wait_ctx_sync(), not yet removed: polled */
 };
 
 ASYNC_WAIT_CTX wait_ctx_none = { .freed = 1 };
@@ -92,6 +93,7 @@ ASYNCJOB_API int ASYNC_WAIT_CTX_set_wait_fd(ASYNC_WAIT_CTX *ctx, const void *key
     e->cleanup = cleanup;
     e->add = 1;
     e->del = 0;
+    e->held = 0;
     e->next = ctx->fds;
     ctx->fds = e;
     ctx->numadd++;
@@ -255,4 +257,53 @@ ASYNCJOB_API int ASYNC_WAIT_CTX_get_status(ASYNC_WAIT_CTX *ctx)
         return ASYNC_STATUS_UNSUPPORTED;
     }
     return ctx->status;
+}
+
+/* Event-loop glue: `held` marks the entries the caller's poller has been told of. */
+typedef int (*wait_ctx_report_fn)(OSSL_ASYNC_FD fd, int add, void *arg);
+
+ASYNCJOB_API int asyncjob_wait_ctx_sync(ASYNC_WAIT_CTX *ctx, wait_ctx_report_fn fn, void *arg)
+{
+    if (ctx == NULL || fn == NULL) {
+        error_set(ASYNCJOB_EINVAL);
+        return 0;
+    }
+    /* Removals first: a cleared fd whose number the job reused is then added back. */
+    for (struct wait_ctx_fd *e = ctx->fds; e != NULL; e = e->next) {
+        if (e->del && e->held) {
+            if (!fn(e->fd, 0, arg)) {
+                error_set(ASYNCJOB_ESTOPPED);
+                return 0;
+            }
+            e->held = 0;
+        }
+    }
+    for (struct wait_ctx_fd *e = ctx->fds; e != NULL; e = e->next) {
+        if (!e->del && !e->held) {
+            if (!fn(e->fd, 1, arg)) {
+                error_set(ASYNCJOB_ESTOPPED);
+                return 0;
+            }
+            e->held = 1;
+        }
+    }
+    return 1;
+}
+
+ASYNCJOB_API int asyncjob_wait_ctx_forget(ASYNC_WAIT_CTX *ctx, wait_ctx_report_fn fn, void *arg)
+{
+    if (ctx == NULL || fn == NULL) {
+        error_set(ASYNCJOB_EINVAL);
+        return 0;
+    }
+    for (struct wait_ctx_fd *e = ctx->fds; e != NULL; e = e->next) {
+        if (e->held) {
+            if (!fn(e->fd, 0, arg)) {
+                error_set(ASYNCJOB_ESTOPPED);
+                return 0;
+            }
+            e->held = 0;
+        }
+    }
+    return 1;
 }

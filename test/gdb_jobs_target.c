@@ -3,7 +3,7 @@
  * inside a running job, the process holds: on the main thread, three jobs paused in
  * different call chains (alpha, beta, regs), the running one, and one idle pooled job; on
  * a second thread, one job paused in its own chain (gamma) and one idle job. Then every
- * job is finished and the program exits 0. Arguments: "crash" aborts there instead, for a
+ * job is finished and the program exits 0. Arguments: "crash" traps there instead, for a
  * core file written by the kernel; "heap-stacks" takes the job stacks from malloc;
  * "mprotect" (only when linked with the core library, GDB_JOBS_CORE) guards the default
  * stacks with mprotect, as on kernels without MADV_GUARD_INSTALL.
@@ -95,7 +95,8 @@ __attribute__((noinline)) int regs_pause(void)
 __attribute__((noinline)) void gdb_jobs_stop(void)
 {
     if (crash)
-        abort();
+        __builtin_trap(); /* here, not in the C library: musl's abort() has no unwind
+                           * information, so gdb could not get back to running_job */
     KEEP_CALL();
 }
 

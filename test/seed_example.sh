@@ -41,7 +41,7 @@ fi
 
 # Build it as a user of the library would, against the just-built libasyncjob.la.
 if ! ${LIBTOOL:-./libtool} --mode=link --tag=CC ${CC:-cc} ${SAN_CFLAGS:-} -w \
-     -I"$srcdir/include" -o "$work/seed" "$work/seed.c" lib/libasyncjob.la \
+     -I"$srcdir/include" -Iinclude -o "$work/seed" "$work/seed.c" lib/libasyncjob.la \
      >"$work/build.log" 2>&1; then
   echo "not ok 1 - seed example: does not build against asyncjob"
   sed 's/^/# /' "$work/build.log"

@@ -387,30 +387,30 @@ static int tool_needs_address_space(void)
 
 START_TEST(stack_mmap_failure_reported)
 {
-    struct rlimit saved = { 0, 0 };
-    int limited = !tool_needs_address_space();
-    if (limited) {
-        /* Leave no address space for another mapping: mmap itself fails. */
-        ck_assert_int_eq(getrlimit(RLIMIT_AS, &saved), 0);
-        struct rlimit rl = saved;
-        rl.rlim_cur = 1; /* below anything already mapped */
-        ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
-        /* qemu-user accepts the call but ignores RLIMIT_AS (its own mappings need room). */
-        void *probe =
-            mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (probe != MAP_FAILED) {
-            munmap(probe, 4096);
-            ck_assert_int_eq(setrlimit(RLIMIT_AS, &saved), 0);
-            tap_skip("RLIMIT_AS is ignored here (an emulator such as qemu-user): mmap cannot "
-                     "be made to fail");
-        }
-    } else {
-        alloc_fail_after(1);
-    }
     struct fiber f;
-    int err = fiber_create(&f, never_run);
-    if (limited)
-        ck_assert_int_eq(setrlimit(RLIMIT_AS, &saved), 0); /* the soft limit may go back up */
+    if (tool_needs_address_space()) {
+        alloc_fail_after(1);
+        ck_assert_int_eq(fiber_create(&f, never_run), ASYNCJOB_ESTACK);
+        return;
+    }
+    /* Leave no address space for another mapping: mmap itself fails. No Check call until
+     * the limit is lifted: Check allocates at every assertion, and musl's malloc maps. */
+    struct rlimit saved = { 0, 0 };
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &saved), 0);
+    struct rlimit rl = saved;
+    rl.rlim_cur = 1; /* below anything already mapped */
+    int limited = setrlimit(RLIMIT_AS, &rl);
+    /* qemu-user accepts the call but ignores RLIMIT_AS (its own mappings need room). */
+    void *probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int err = probe == MAP_FAILED ? fiber_create(&f, never_run) : -1;
+    if (probe != MAP_FAILED)
+        munmap(probe, 4096);
+    int lifted = setrlimit(RLIMIT_AS, &saved); /* the soft limit may go back up */
+    ck_assert_int_eq(limited, 0);
+    ck_assert_int_eq(lifted, 0);
+    if (probe != MAP_FAILED)
+        tap_skip("RLIMIT_AS is ignored here (an emulator such as qemu-user): mmap cannot "
+                 "be made to fail");
     ck_assert_int_eq(err, ASYNCJOB_ESTACK);
 }
 END_TEST

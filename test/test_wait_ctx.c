@@ -618,6 +618,131 @@ START_TEST(callback_never_called_by_library)
 }
 END_TEST
 
+/* ---- asyncjob_wait_ctx_sync() and _forget(): what a poller is told, in which order ---- */
+
+static struct report {
+    OSSL_ASYNC_FD fd;
+    int add;
+} reports[16];
+static int n_reports, refuse_at = -1;
+
+/* The poller: records each call; refuses the call numbered refuse_at (from 0). */
+static int poller(OSSL_ASYNC_FD fd, int add, void *arg)
+{
+    ck_assert_ptr_eq(arg, reports);
+    if (n_reports == refuse_at) {
+        refuse_at = -1;
+        return 0;
+    }
+    ck_assert_int_lt(n_reports, 16);
+    reports[n_reports].fd = fd;
+    reports[n_reports].add = add;
+    n_reports++;
+    return 1;
+}
+
+/* The calls since the last check must be exactly `want` (n pairs fd, add), in order. */
+static void expect_reports(int n, const int *want)
+{
+    ck_assert_int_eq(n_reports, n);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(reports[i].fd, want[2 * i]);
+        ck_assert_int_eq(reports[i].add, want[2 * i + 1]);
+    }
+    n_reports = 0;
+}
+
+/* Segment 0 adds A(60). Segment 1 clears A and adds B with the same number 60, then
+ * C(61). Segment 2 clears C and finishes, leaving B. */
+static int reuse_fd_number(void *arg)
+{
+    (void)arg;
+    ASYNC_WAIT_CTX *ctx = ASYNC_get_wait_ctx(ASYNC_get_current_job());
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 60, NULL, NULL);
+    ASYNC_pause_job();
+    ASYNC_WAIT_CTX_clear_fd(ctx, key_a);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 60, NULL, NULL);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 61, NULL, NULL);
+    ASYNC_pause_job();
+    ASYNC_WAIT_CTX_clear_fd(ctx, key_c);
+    return 1;
+}
+
+START_TEST(sync_removes_before_it_adds)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    ASYNC_JOB *job = NULL;
+    int ret;
+    n_reports = 0;
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, reuse_fd_number, NULL, 0);
+    ck_assert_int_eq(asyncjob_wait_ctx_sync(ctx, poller, reports), 1);
+    static const int seg0[] = { 60, 1 };
+    expect_reports(1, seg0);
+    expect_start(ASYNC_PAUSE, &job, ctx, &ret, reuse_fd_number, NULL, 0);
+    ck_assert_int_eq(asyncjob_wait_ctx_sync(ctx, poller, reports), 1);
+    /* 60 out first, then 60 (B) and 61 back in, newest first: the poller watches 60. */
+    static const int seg1[] = { 60, 0, 61, 1, 60, 1 };
+    expect_reports(3, seg1);
+    /* Nothing new to report until the job runs again. */
+    ck_assert_int_eq(asyncjob_wait_ctx_sync(ctx, poller, reports), 1);
+    expect_reports(0, NULL);
+    expect_start(ASYNC_FINISH, &job, ctx, &ret, reuse_fd_number, NULL, 0);
+    /* Finished: the poller still watches B(60) and C(61), cleared in the last segment. */
+    ck_assert_int_eq(asyncjob_wait_ctx_forget(ctx, poller, reports), 1);
+    static const int fin[] = { 61, 0, 60, 0 };
+    expect_reports(2, fin);
+    ck_assert_int_eq(asyncjob_wait_ctx_forget(ctx, poller, reports), 1);
+    expect_reports(0, NULL);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(sync_stops_at_refusal_and_resumes)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    n_reports = 0;
+    add_fd(ctx, key_a, 70, NULL, NULL);
+    add_fd(ctx, key_c, 71, NULL, NULL);
+    add_fd(ctx, key_d, 72, NULL, NULL);
+    refuse_at = 1; /* the second fd */
+    ck_assert_int_eq(asyncjob_wait_ctx_sync(ctx, poller, reports), 0);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ESTOPPED);
+    static const int first[] = { 72, 1 };
+    expect_reports(1, first);
+    /* The next call reports what the poller has not accepted yet, once. */
+    ck_assert_int_eq(asyncjob_wait_ctx_sync(ctx, poller, reports), 1);
+    static const int rest[] = { 71, 1, 70, 1 };
+    expect_reports(2, rest);
+    refuse_at = 0;
+    ck_assert_int_eq(asyncjob_wait_ctx_forget(ctx, poller, reports), 0);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ESTOPPED);
+    ck_assert_int_eq(asyncjob_wait_ctx_forget(ctx, poller, reports), 1);
+    static const int forgot[] = { 72, 0, 71, 0, 70, 0 };
+    expect_reports(3, forgot);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
+START_TEST(sync_forget_refuse_null)
+{
+    ASYNC_WAIT_CTX *ctx = new_ctx();
+    n_reports = 0;
+    add_fd(ctx, key_a, 80, NULL, NULL);
+    ck_assert_int_eq(asyncjob_wait_ctx_sync(NULL, poller, reports), 0);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    ck_assert_int_eq(asyncjob_wait_ctx_sync(ctx, NULL, reports), 0);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    ck_assert_int_eq(asyncjob_wait_ctx_forget(NULL, poller, reports), 0);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    ck_assert_int_eq(asyncjob_wait_ctx_forget(ctx, NULL, reports), 0);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_EINVAL);
+    /* Nothing was reported, so there is nothing to forget. */
+    ck_assert_int_eq(asyncjob_wait_ctx_forget(ctx, poller, reports), 1);
+    expect_reports(0, NULL);
+    ASYNC_WAIT_CTX_free(ctx);
+}
+END_TEST
+
 SUITE("wait_ctx", 30, NULL, new_defaults, status_values, set_and_get_fd,
       get_fd_missing_untouched, duplicate_keys_newest_wins, get_all_fds_newest_first,
       get_changed_fds_counts_adds, clear_fd_cancels_add_in_segment, clear_fd_missing_key,
@@ -625,7 +750,8 @@ SUITE("wait_ctx", 30, NULL, new_defaults, status_values, set_and_get_fd,
       reset_after_pause_shows_last_segment, reset_on_resume, final_segment_visible_after_finish,
       clear_fd_marks_cleared_never_cleans_up, free_skips_marked_cleared_entry,
       reset_only_for_own_ctx, start_does_not_reset, freed_ctx_detached_from_paused_job,
-      callback_never_called_by_library)
+      callback_never_called_by_library, sync_removes_before_it_adds,
+      sync_stops_at_refusal_and_resumes, sync_forget_refuse_null)
 
 #endif /* _WIN32 */
 #include "tap_main.h"
