@@ -1,14 +1,16 @@
 #!/bin/sh
 # loops.sh (TAP): examples/epoll_jobs and examples/libuv_jobs each run 1,000 jobs that
 # reuse fd numbers, under valgrind memcheck when it can run them (no sanitizer, native
-# build, valgrind installed): every job must finish, with no memcheck error, no definite
-# leak and no unannounced stack switch. libuv_jobs is a SKIP, with the reason, without libuv.
+# build, valgrind installed, valgrind.h usable by CC): every job must finish, with no
+# memcheck error, no definite leak and no unannounced stack switch. libuv_jobs is a SKIP, with the reason, without libuv.
 set -u
 echo "1..2"
 how=valgrind
 if [ -n "${SAN_CFLAGS:-}" ]; then how="natively (a sanitizer build: valgrind cannot run it)"
 elif [ "${CROSS_COMPILING:-no}" = yes ]; then how="natively (a cross build: this valgrind is the build machine's)"
 elif ! command -v valgrind >/dev/null 2>&1; then how="natively (valgrind is not installed)"
+elif [ "${HAVE_VALGRIND_H:-yes}" != yes ]; then
+  how="natively (no valgrind.h for this compiler, so no job stack is announced to valgrind)"
 fi
 n=0
 run() { # NAME
@@ -33,5 +35,5 @@ run epoll_jobs
 if [ -x ./examples/libuv_jobs ]; then
   run libuv_jobs
 else
-  echo "ok 2 # SKIP libuv_jobs not built: configure found no usable libuv${LIBUV_NOTE:-}"
+  echo "ok 2 # SKIP libuv_jobs not built: configure found no usable libuv${LIBUV_NOTE:+ $LIBUV_NOTE}"
 fi
