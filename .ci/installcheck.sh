@@ -43,43 +43,19 @@ check "shared library installed" test -f "$so"
 check "static library installed" test -f "$libdir/libasyncjob.a"
 check "asyncjob.pc installed and valid" pkg-config --exists asyncjob
 
-# The consumer: a job that pauses once, resumed by main; prints ASYNC_is_capable() first.
-cat >"$work/consumer.c" <<'EOF'
-#include <stdio.h>
-#include <asyncjob.h>
-
-static int job(void *arg)
-{
-    int v = *(int *)arg;
-    if (ASYNC_pause_job() != 1)
-        return -1;
-    return v * 2;
-}
-
-int main(void)
-{
-    ASYNC_JOB *j = NULL;
-    int arg = 21, ret = 0, rc;
-    printf("%d\n", ASYNC_is_capable());
-    rc = ASYNC_start_job(&j, NULL, &ret, job, &arg, sizeof arg);
-    if (rc != ASYNC_PAUSE)
-        return 1;
-    rc = ASYNC_start_job(&j, NULL, &ret, NULL, NULL, 0);
-    if (rc != ASYNC_FINISH)
-        return 2;
-    printf("%d\n", ret);
-    ASYNC_cleanup_thread();
-    return 0;
-}
-EOF
-expected=$'1\n42'
+# The consumer (test/consumers/consumer.c, also what the CMake and meson projects build): a
+# job that pauses once, resumed by main; prints asyncjob_version(), ASYNC_is_capable() and
+# the job's result.
+version=$(pkg-config --modversion asyncjob)
+echo "--- pkg-config --modversion asyncjob: $version"
+expected="$version 1 42"
 
 flags=$(pkg-config --cflags --libs asyncjob)
 echo "--- pkg-config --cflags --libs asyncjob: $flags"
 # shellcheck disable=SC2086
-if $CC "$work/consumer.c" -o "$work/consumer" $flags; then
+if $CC "$src/test/consumers/consumer.c" -o "$work/consumer" $flags; then
   out=$(LD_LIBRARY_PATH=$libdir "$work/consumer")
-  check "shared consumer prints ASYNC_is_capable() = 1 and the job's result" \
+  check "shared consumer prints the version, ASYNC_is_capable() = 1 and the job's result" \
     test "$out" = "$expected"
   check "shared consumer is linked against the installed libasyncjob" \
     sh -c "LD_LIBRARY_PATH='$libdir' ldd '$work/consumer' | grep -q '$libdir/libasyncjob.so'"
@@ -90,9 +66,9 @@ fi
 sflags=$(pkg-config --static --cflags --libs asyncjob)
 echo "--- pkg-config --static --cflags --libs asyncjob: $sflags"
 # shellcheck disable=SC2086
-if $CC -static "$work/consumer.c" -o "$work/consumer-static" $sflags; then
+if $CC -static "$src/test/consumers/consumer.c" -o "$work/consumer-static" $sflags; then
   out=$("$work/consumer-static")
-  check "static consumer prints ASYNC_is_capable() = 1 and the job's result" \
+  check "static consumer prints the version, ASYNC_is_capable() = 1 and the job's result" \
     test "$out" = "$expected"
   check "static consumer needs no shared library" \
     sh -c "! readelf -d '$work/consumer-static' 2>/dev/null | grep -q NEEDED"
@@ -100,9 +76,6 @@ else
   bad "static consumer links with pkg-config --static flags only"
 fi
 
-# The version: asyncjob_version() of the installed library is pkg-config's --modversion.
-version=$(pkg-config --modversion asyncjob)
-echo "--- pkg-config --modversion asyncjob: $version"
 check "asyncjob.pc has a URL" sh -c "grep -q '^URL: https://' '$libdir/pkgconfig/asyncjob.pc'"
 check "the installed man pages name the version in their title line" \
   grep -q "^\.TH ASYNC_START_JOB 3 .* \"asyncjob $version\" " "$prefix/share/man/man3/ASYNC_start_job.3"
@@ -110,9 +83,9 @@ check "the examples are installed with their index" \
   sh -c "test -f '$prefix/share/doc/asyncjob/examples/README' && test -f '$prefix/share/doc/asyncjob/examples/epoll_jobs.c'"
 
 # CMake and meson projects (test/consumers) build against the installed library and run:
-# the shared and the static variant, printing asyncjob_version() and the job's result.
-consumer_ok() { # PROGRAM: prints "VERSION 42"
-  test "$("$1")" = "$version 42"
+# the shared and the static variant, printing the same line as above.
+consumer_ok() { # PROGRAM: prints "VERSION 1 42"
+  test "$("$1")" = "$expected"
 }
 for tool in cmake meson ninja; do
   command -v $tool >/dev/null 2>&1 || bad "$tool is not installed (Debian packages cmake, meson, ninja-build)"
@@ -123,9 +96,9 @@ if command -v cmake >/dev/null 2>&1; then
         -DASYNCJOB_VERSION="$version" && cmake --build "$work/cmake-build") >"$work/cmake.out" 2>&1; then
     ok "a CMake project builds with find_package(asyncjob $version CONFIG REQUIRED)"
     check "CMake: asyncjob::asyncjob runs against the installed library" \
-      sh -c "LD_LIBRARY_PATH='$libdir' ldd '$work/cmake-build/consumer' | grep -q '$libdir/libasyncjob.so' && LD_LIBRARY_PATH='$libdir' '$work/cmake-build/consumer' | grep -qx '$version 42'"
+      sh -c "LD_LIBRARY_PATH='$libdir' ldd '$work/cmake-build/consumer' | grep -q '$libdir/libasyncjob.so' && LD_LIBRARY_PATH='$libdir' '$work/cmake-build/consumer' | grep -qx '$expected'"
     check "CMake: asyncjob::asyncjob_static runs and needs no libasyncjob.so" \
-      sh -c "! readelf -d '$work/cmake-build/consumer_static' | grep -q 'libasyncjob' && '$work/cmake-build/consumer_static' | grep -qx '$version 42'"
+      sh -c "! readelf -d '$work/cmake-build/consumer_static' | grep -q 'libasyncjob' && '$work/cmake-build/consumer_static' | grep -qx '$expected'"
   else
     tail -30 "$work/cmake.out"
     bad "a CMake project builds with find_package(asyncjob $version CONFIG REQUIRED)"
@@ -141,9 +114,9 @@ if command -v meson >/dev/null 2>&1 && command -v ninja >/dev/null 2>&1; then
        >"$work/meson.out" 2>&1; then
     ok "a meson project builds with dependency('asyncjob')"
     check "meson: the shared consumer runs against the installed library" \
-      sh -c "LD_LIBRARY_PATH='$libdir' '$work/meson-build/consumer' | grep -qx '$version 42'"
+      sh -c "LD_LIBRARY_PATH='$libdir' '$work/meson-build/consumer' | grep -qx '$expected'"
     check "meson: the static consumer runs and needs no libasyncjob.so" \
-      sh -c "! readelf -d '$work/meson-build/consumer_static' | grep -q 'libasyncjob' && '$work/meson-build/consumer_static' | grep -qx '$version 42'"
+      sh -c "! readelf -d '$work/meson-build/consumer_static' | grep -q 'libasyncjob' && '$work/meson-build/consumer_static' | grep -qx '$expected'"
   else
     tail -30 "$work/meson.out"
     bad "a meson project builds with dependency('asyncjob')"
