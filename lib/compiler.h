@@ -24,8 +24,8 @@
 /* Thread-local state, reached relative to the thread pointer (no __tls_get_addr call).
  * glibc only: it keeps spare static TLS for libraries dlopen()ed later, while musl's
  * dlopen() refuses a library with initial-exec TLS ("initial-exec TLS resolves to dynamic
- * definition"); there the compiler's default model applies (doc/DESIGN.md, "Thread-local
- * state"). */
+ * definition"); there the compiler's default model applies (doc/DESIGN.md, "The hot
+ * path"). */
 #if defined(__GLIBC__)
 # define TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
 #else
