@@ -40,6 +40,13 @@
 # define HIDDEN __attribute__((visibility("hidden")))
 #endif
 
+/* Not instrumented by AddressSanitizer, in ASan builds only; each use says why. */
+#ifdef ASYNCJOB_ASAN
+# define NO_ASAN __attribute__((no_sanitize_address))
+#else
+# define NO_ASAN
+#endif
+
 /* A layout the code relies on, checked at compile time. */
 #define STATIC_ASSERT(cond, why) _Static_assert(cond, why)
 

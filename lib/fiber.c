@@ -137,9 +137,7 @@ void fiber_exit(struct fiber *f, void *result)
 
 /* Not instrumented by ASan: the valgrind request's argument block is a local, which ASan
  * would put on the fake stack of the job being abandoned, freed by the switch below. */
-#ifdef ASYNCJOB_ASAN
-__attribute__((no_sanitize_address))
-#endif
+NO_ASAN
 void fiber_abandon(struct fiber *f)
 {
     /* ASan: as fiber_exit()'s switch (its fake stack freed), then the arrival it never had. */

@@ -128,9 +128,7 @@ static void pool_discard_job(struct pool_thread *pt, ASYNC_JOB *job)
 
 /* Not instrumented by ASan: until fiber_abandon() ASan takes the thread for the job, so a
  * frame of this function on its fake stack would be in the job's one, which the switch frees. */
-#ifdef ASYNCJOB_ASAN
-__attribute__((no_sanitize_address))
-#endif
+NO_ASAN
 void pool_abandon_current(struct pool_thread *pt)
 {
     ASYNC_JOB *job = pt->current;

@@ -61,9 +61,7 @@ struct stack {
 /* The finish path's whole cost: two loads (the mark, and the epoch, which only a growth
  * of the stack size ever writes) and a compare. Not instrumented by ASan: a deep job's
  * dead frames may have left the word's shadow poisoned. */
-#ifdef ASYNCJOB_ASAN
-__attribute__((no_sanitize_address))
-#endif
+NO_ASAN
 static inline int stack_mark_ok(const uint32_t *mark)
 {
     /* Only the owner thread writes *mark; the epoch is shared, hence atomic. */

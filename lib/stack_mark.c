@@ -21,17 +21,13 @@ static int stack_has_deep_mark(const struct stack *s)
 }
 
 /* Write or read the mark; not instrumented, like stack_mark_ok(). */
-#ifdef ASYNCJOB_ASAN
-__attribute__((no_sanitize_address))
-#endif
+NO_ASAN
 static void stack_write_mark(uint32_t *m, uint32_t v)
 {
     __atomic_store_n(m, v, __ATOMIC_RELAXED);
 }
 
-#ifdef ASYNCJOB_ASAN
-__attribute__((no_sanitize_address))
-#endif
+NO_ASAN
 static int stack_mark_intact(const struct stack *s)
 {
     return __atomic_load_n(s->mark, __ATOMIC_RELAXED) == s->mark_value;
