@@ -371,17 +371,30 @@ START_TEST(stack_size_and_peak)
 }
 END_TEST
 
+/* No SIGSEGV handler on Windows: the overflow report is refused (asyncjob(7), WINDOWS), and
+ * no address is in a job's guard. */
+static const int test_windows_anchor = 1;
+
+START_TEST(overflow_report_refused)
+{
+    ck_assert_int_eq(asyncjob_overflow_report(1), 0);
+    ck_assert_int_eq(asyncjob_last_error(), ASYNCJOB_ENOTSUP);
+    ck_assert_int_eq(asyncjob_overflow_report(0), 1);
+    ck_assert_ptr_null(asyncjob_guard_job(&test_windows_anchor));
+}
+END_TEST
+
 /* thread_exit_releases_stacks is left out: under Wine the heap is corrupt after it (the
  * pool's thread-exit destructor on a CreateThread thread; doc/DESIGN.md, "Windows", lists
  * it as an open bug). Build with -DWINDOWS_THREAD_EXIT_TEST to run it. */
 #ifdef WINDOWS_THREAD_EXIT_TEST
 SUITE("windows", 120, NULL, tib_follows_every_switch, overflow_faults_in_guard,
       wait_ctx_holds_event_handles, jobs_on_two_threads, resume_from_wrong_thread_refused,
-      thread_exit_releases_stacks, stack_size_and_peak)
+      thread_exit_releases_stacks, stack_size_and_peak, overflow_report_refused)
 #else
 SUITE("windows", 120, NULL, tib_follows_every_switch, overflow_faults_in_guard,
       wait_ctx_holds_event_handles, jobs_on_two_threads, resume_from_wrong_thread_refused,
-      stack_size_and_peak)
+      stack_size_and_peak, overflow_report_refused)
 #endif
 
 /* The overflow test runs this program again as a child, which must die in the guard. */
