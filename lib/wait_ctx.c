@@ -262,48 +262,35 @@ ASYNCJOB_API int ASYNC_WAIT_CTX_get_status(ASYNC_WAIT_CTX *ctx)
 /* Event-loop glue: `held` marks the entries the caller's poller has been told of. */
 typedef int (*wait_ctx_report_fn)(OSSL_ASYNC_FD fd, int add, void *arg);
 
-ASYNCJOB_API int asyncjob_wait_ctx_sync(ASYNC_WAIT_CTX *ctx, wait_ctx_report_fn fn, void *arg)
+/* Tell fn of the entries to add (add 1: live, not held) or to remove (add 0: held, and
+ * cleared unless `all`), marking each as the poller now has it; stops at fn's refusal. */
+static int wait_ctx_report(ASYNC_WAIT_CTX *ctx, int add, int all, wait_ctx_report_fn fn,
+                           void *arg)
 {
     if (ctx == NULL || fn == NULL) {
         error_set(ASYNCJOB_EINVAL);
         return 0;
     }
-    /* Removals first: a cleared fd whose number the job reused is then added back. */
     for (struct wait_ctx_fd *e = ctx->fds; e != NULL; e = e->next) {
-        if (e->del && e->held) {
-            if (!fn(e->fd, 0, arg)) {
-                error_set(ASYNCJOB_ESTOPPED);
-                return 0;
-            }
-            e->held = 0;
+        int due = add ? !e->del && !e->held : e->held && (e->del || all);
+        if (!due)
+            continue;
+        if (!fn(e->fd, add, arg)) {
+            error_set(ASYNCJOB_ESTOPPED);
+            return 0;
         }
-    }
-    for (struct wait_ctx_fd *e = ctx->fds; e != NULL; e = e->next) {
-        if (!e->del && !e->held) {
-            if (!fn(e->fd, 1, arg)) {
-                error_set(ASYNCJOB_ESTOPPED);
-                return 0;
-            }
-            e->held = 1;
-        }
+        e->held = add;
     }
     return 1;
 }
 
+ASYNCJOB_API int asyncjob_wait_ctx_sync(ASYNC_WAIT_CTX *ctx, wait_ctx_report_fn fn, void *arg)
+{
+    /* Removals first: a cleared fd whose number the job reused is then added back. */
+    return wait_ctx_report(ctx, 0, 0, fn, arg) && wait_ctx_report(ctx, 1, 0, fn, arg);
+}
+
 ASYNCJOB_API int asyncjob_wait_ctx_forget(ASYNC_WAIT_CTX *ctx, wait_ctx_report_fn fn, void *arg)
 {
-    if (ctx == NULL || fn == NULL) {
-        error_set(ASYNCJOB_EINVAL);
-        return 0;
-    }
-    for (struct wait_ctx_fd *e = ctx->fds; e != NULL; e = e->next) {
-        if (e->held) {
-            if (!fn(e->fd, 0, arg)) {
-                error_set(ASYNCJOB_ESTOPPED);
-                return 0;
-            }
-            e->held = 0;
-        }
-    }
-    return 1;
+    return wait_ctx_report(ctx, 0, 1, fn, arg);
 }
