@@ -91,7 +91,7 @@ int stack_alloc(struct stack *s)
     } else {
         size_t num = asked;
         void *lo = a(&num);
-        if (lo == NULL || num < STACK_MIN_USABLE) {
+        if (lo == NULL || num < STACK_CUSTOM_MIN_USABLE) {
             if (lo != NULL)
                 f(lo);
             error_set(ASYNCJOB_ESTACK);

@@ -14,10 +14,10 @@
  * ASYNCJOB_STACK_SIZE says otherwise, as OpenSSL does. */
 #define STACK_DEFAULT_SIZE 32768
 
-/* The sizes asyncjob_set_stack_size() accepts (before the ASan scaling): the library's
- * frames, the lazy binder and a signal frame need a few pages; beyond 1 GiB a size is far
- * more likely a mistake than a need. */
-#define STACK_SIZE_MIN 16384
+/* The sizes asyncjob_set_stack_size() and ASYNCJOB_STACK_SIZE accept (before the ASan
+ * scaling): the setting's minimum, as the library's frames, the lazy binder and a signal
+ * frame need a few pages; beyond 1 GiB a size is far more likely a mistake than a need. */
+#define STACK_SIZE_SETTING_MIN 16384
 #define STACK_SIZE_MAX ((size_t)1 << 30)
 
 /* A job that went deeper than this into a default stack gives the pages below its
@@ -31,8 +31,8 @@ extern uint32_t stack_epoch;
 /* A custom allocator's stack smaller than this is refused: a custom stack has no guard page
  * to stop an overflow, and less than a page cannot even hold the dynamic linker's lazy
  * binding, which saves the whole vector register state on the stack. ASan's frames are
- * larger: there the minimum is four times that (lib/stack_internal.h, STACK_MIN_USABLE). */
-#define STACK_MIN_SIZE 4096
+ * larger: there the minimum is four times that (STACK_CUSTOM_MIN_USABLE, stack_internal.h). */
+#define STACK_CUSTOM_MIN_SIZE 4096
 
 /* The guard below a default stack: 64 KiB of address space unless ASYNCJOB_GUARD_SIZE or
  * asyncjob_set_guard_size() says otherwise (in pages, at least one). GCC's and Clang's

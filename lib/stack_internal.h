@@ -20,9 +20,9 @@
 /* A custom allocator's stack must have at least this many bytes: under ASan a job that
  * only pauses used 4,731 bytes (issue 22), so four times the plain minimum. */
 #ifdef ASYNCJOB_ASAN
-# define STACK_MIN_USABLE (4 * STACK_MIN_SIZE)
+# define STACK_CUSTOM_MIN_USABLE (4 * STACK_CUSTOM_MIN_SIZE)
 #else
-# define STACK_MIN_USABLE STACK_MIN_SIZE
+# define STACK_CUSTOM_MIN_USABLE STACK_CUSTOM_MIN_SIZE
 #endif
 
 /* A default stack's mapping, low to high: [guard][usable stack][struct stack_tail].

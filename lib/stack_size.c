@@ -10,9 +10,10 @@
 #include "error.h"
 #include "stack_internal.h"
 
-STATIC_ASSERT(STACK_DEFAULT_SIZE >= STACK_SIZE_MIN && STACK_DEFAULT_SIZE <= STACK_SIZE_MAX,
+STATIC_ASSERT(STACK_DEFAULT_SIZE >= STACK_SIZE_SETTING_MIN && STACK_DEFAULT_SIZE <= STACK_SIZE_MAX,
               "the default stack size must be one that asyncjob_set_stack_size() accepts");
-STATIC_ASSERT(STACK_MIN_SIZE <= STACK_SIZE_MIN, "every size in range makes a usable stack");
+STATIC_ASSERT(STACK_CUSTOM_MIN_SIZE <= STACK_SIZE_SETTING_MIN,
+              "every size in range makes a usable stack");
 
 /* The size asked of allocators (default stacks get STACK_SCALE times more). Relaxed
  * atomics: each new stack reads it once and any recent value will do; stack_size_lock
@@ -54,7 +55,7 @@ int stack_parse_size(const char *v, size_t *out)
 
 static int stack_size_in_range(size_t n)
 {
-    return n >= STACK_SIZE_MIN && n <= STACK_SIZE_MAX;
+    return n >= STACK_SIZE_SETTING_MIN && n <= STACK_SIZE_MAX;
 }
 
 /* A malformed or out-of-range ASYNCJOB_STACK_SIZE is ignored: the library never fails

@@ -171,7 +171,7 @@ END_TEST
 START_TEST(set_rejects_out_of_range)
 {
     size_t before = asyncjob_get_stack_size();
-    static const size_t bad[] = { 0, 1, 4096, STACK_SIZE_MIN - 1, STACK_SIZE_MAX + 1,
+    static const size_t bad[] = { 0, 1, 4096, STACK_SIZE_SETTING_MIN - 1, STACK_SIZE_MAX + 1,
                                   SIZE_MAX / 2, SIZE_MAX };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_int_eq(asyncjob_set_stack_size(bad[i]), 0);
@@ -185,8 +185,8 @@ END_TEST
 
 START_TEST(set_accepts_range_and_rounds_to_pages)
 {
-    ck_assert_int_eq(asyncjob_set_stack_size(STACK_SIZE_MIN), 1);
-    ck_assert_uint_eq(asyncjob_get_stack_size(), STACK_SIZE_MIN * SCALE);
+    ck_assert_int_eq(asyncjob_set_stack_size(STACK_SIZE_SETTING_MIN), 1);
+    ck_assert_uint_eq(asyncjob_get_stack_size(), STACK_SIZE_SETTING_MIN * SCALE);
     ck_assert_int_eq(asyncjob_set_stack_size(40000), 1);
     ck_assert_uint_eq(asyncjob_get_stack_size(), ((40000 + page() - 1) / page()) * page() * SCALE);
     ck_assert_int_eq(asyncjob_set_stack_size(STACK_SIZE_MAX), 1);
