@@ -24,10 +24,11 @@ static int pool_exit_key_ok;
 static uint64_t pool_next_thread_id = 1;
 static pthread_once_t pool_env_once = PTHREAD_ONCE_INIT;
 
-/* A job finished with its stack's mark not intact (stack.h); the mark to check next time. A
- * stack now too small leaves the pool as an orphan would (a stale pool_gen). noinline: the
- * pages below this very frame, on the job's stack, may be given back. */
-static COLD const uint32_t *pool_job_came_back_marked(ASYNC_JOB *job)
+/* A job finished with its stack's mark not intact (stack.h): renew the stack (stack_renew())
+ * and return the mark to check next time. A stack now too small leaves the pool as an orphan
+ * would (a stale pool_gen). noinline: the pages below this very frame, on the job's stack,
+ * may be given back. */
+static COLD const uint32_t *pool_job_renew_stack(ASYNC_JOB *job)
 {
     if (!stack_renew(&job->fiber.stack, __builtin_frame_address(0))) {
         struct pool_thread *pt = pool_self();
@@ -50,7 +51,7 @@ static NORETURN void *pool_job_main(struct fiber *f, void *msg)
     for (;;) {
         job->ret = job->func(job->args);
         if (!stack_mark_ok(mark))
-            mark = pool_job_came_back_marked(job);
+            mark = pool_job_renew_stack(job);
         pool_self()->current = NULL;
         job->active_tid = POOL_NOT_ACTIVE; /* what the dispatcher takes for "finished" */
         /* Balanced: when the start that ran this job sees it end without a pause, that

@@ -47,11 +47,11 @@ struct stack {
     size_t size;
     ASYNC_stack_free_fn free_fn; /* the function that must release lo */
     size_t asked;                /* the size in force when it was made (before scaling) */
-    /* The word a finishing job checks against stack_epoch: STACK_DEEP below the top of a
-     * large enough default stack, where a job that deep overwrites it; else mark_value.
-     * Holds the epoch of the stack's making or last renewal, as mark_value does. */
+    /* The mark, the word a finishing job checks against stack_epoch: STACK_DEEP below the
+     * top of a large enough default stack (a depth sentinel: a job that deep overwrites it),
+     * else `epoch` itself. It holds the same value as `epoch`. */
     uint32_t *mark;
-    uint32_t mark_value;
+    uint32_t epoch; /* stack_epoch when the stack was made or last renewed */
     /* Default stacks: how [lo - guard, lo) refuses access (enum stack_guard: MADVISE or
      * MPROTECT), or 0 if it does not (a stack made past the map budget); 0 for custom. */
     uint32_t guarded;

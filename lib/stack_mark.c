@@ -14,7 +14,7 @@
 STATIC_ASSERT(STACK_DEEP % sizeof(uint32_t) == 0,
               "the deep mark, STACK_DEEP below a 16-byte aligned top, must be an aligned word");
 
-/* Whether `s` has a deep mark of its own rather than mark_value. */
+/* Whether `s` has a deep mark of its own rather than its `epoch` field as the mark. */
 static int stack_has_deep_mark(const struct stack *s)
 {
     return (uintptr_t)s->mark - (uintptr_t)s->lo < s->size;
@@ -30,7 +30,7 @@ static void stack_write_mark(uint32_t *m, uint32_t v)
 NO_ASAN
 static int stack_mark_intact(const struct stack *s)
 {
-    return __atomic_load_n(s->mark, __ATOMIC_RELAXED) == s->mark_value;
+    return __atomic_load_n(s->mark, __ATOMIC_RELAXED) == s->epoch;
 }
 
 /* Whether `s` gets a deep mark: it costs a resident page, and under valgrind memcheck
@@ -47,12 +47,12 @@ static int stack_wants_deep_mark(const struct stack *s)
 void stack_set_mark(struct stack *s)
 {
     if (s->mark == NULL) {
-        s->mark = &s->mark_value;
+        s->mark = &s->epoch;
         if (stack_wants_deep_mark(s))
             s->mark = (uint32_t *)(void *)((char *)s->lo + s->size - STACK_DEEP);
     }
-    s->mark_value = __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED);
-    stack_write_mark(s->mark, s->mark_value);
+    s->epoch = __atomic_load_n(&stack_epoch, __ATOMIC_RELAXED);
+    stack_write_mark(s->mark, s->epoch);
 }
 
 void stack_discard(struct stack *s)
