@@ -177,7 +177,8 @@ static void *second_thread(void *arg)
     return ok ? arg : NULL;
 }
 
-static int finish(ASYNC_JOB **job, int want)
+/* Resume `*job` to its end: whether it finished, with `want` as its result. */
+static int finish_with(ASYNC_JOB **job, int want)
 {
     int ret = 0;
     return ASYNC_start_job(job, NULL, &ret, NULL, NULL, 0) == ASYNC_FINISH && ret == want;
@@ -211,7 +212,7 @@ int main(int argc, char **argv)
          ASYNC_start_job(&c, NULL, &ret, running_job, NULL, 0) == ASYNC_FINISH && ret == 3;
     pthread_barrier_wait(&inspected);
     void *joined = NULL;
-    ok = ok && finish(&a, 2) && finish(&b, 6) && finish(&d, 11) &&
+    ok = ok && finish_with(&a, 2) && finish_with(&b, 6) && finish_with(&d, 11) &&
          pthread_join(t, &joined) == 0 && joined;
     ASYNC_cleanup_thread();
     puts(ok ? "ok" : "failed");

@@ -54,7 +54,7 @@ static void preset_error(void)
 }
 
 /* Start plain_job with argument v and expect it to pause; returns the handle. */
-static ASYNC_JOB *start_paused(int v, ASYNC_WAIT_CTX *ctx)
+static ASYNC_JOB *start_plain_paused(int v, ASYNC_WAIT_CTX *ctx)
 {
     ASYNC_JOB *job = NULL;
     int ret = -1;
@@ -67,7 +67,7 @@ static ASYNC_JOB *start_paused(int v, ASYNC_WAIT_CTX *ctx)
 }
 
 /* Resume a paused plain_job started with argument v and expect it to finish. */
-static void finish(ASYNC_JOB *job, int v)
+static void finish_plain(ASYNC_JOB *job, int v)
 {
     int ret = -1;
     ASYNC_JOB *h = job;
@@ -124,7 +124,7 @@ static void *foreign_thread(void *p)
 
 static void wrong_thread_case(int use_cancel, int own_pool)
 {
-    ASYNC_JOB *job = start_paused(3, NULL);
+    ASYNC_JOB *job = start_plain_paused(3, NULL);
     struct foreign f = { .job = job, .use_cancel = use_cancel, .own_pool = own_pool };
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, foreign_thread, &f), 0);
@@ -133,7 +133,7 @@ static void wrong_thread_case(int use_cancel, int own_pool)
     ck_assert_int_eq(f.err, ASYNCJOB_EWRONGTHREAD);
     ck_assert_ptr_eq(f.after, job);
     /* The owner can still finish it, and the pool reuses it next (LIFO). */
-    finish(job, 3);
+    finish_plain(job, 3);
     ck_assert_int_eq(g.pause_results, 1);
     ck_assert_ptr_eq(pool_hands_out(), job);
     ASYNC_cleanup_thread();
@@ -213,7 +213,7 @@ static int misusing_job(void *arg)
 static void inner_case(enum inner_kind kind, int rc, int err, int expect_same_handle)
 {
     ck_assert_int_eq(ASYNC_init_thread(2, 2), 1);
-    g.victim = start_paused(9, NULL);
+    g.victim = start_plain_paused(9, NULL);
     preset_error();
     inner_kind = kind;
     ASYNC_JOB *job = NULL;
@@ -233,20 +233,20 @@ static void inner_case(enum inner_kind kind, int rc, int err, int expect_same_ha
     ck_assert_int_eq(ret, 55);
     /* The victim was not run by the misuse: it is still paused at its first pause. */
     ck_assert_int_eq(g.pause_results, 1);
-    finish(g.victim, 9);
+    finish_plain(g.victim, 9);
     ck_assert_int_eq(g.pause_results, 2);
     /* Both jobs are back in the same pool with the same limit: two can be out at once,
      * they are the two jobs from before, and a third start finds the pool full. */
-    ASYNC_JOB *a = start_paused(1, NULL);
-    ASYNC_JOB *b = start_paused(2, NULL);
+    ASYNC_JOB *a = start_plain_paused(1, NULL);
+    ASYNC_JOB *b = start_plain_paused(2, NULL);
     ck_assert_ptr_eq(a, g.victim);
     ck_assert_ptr_eq(b, misuser);
     ASYNC_JOB *c = NULL;
     expect_start(ASYNC_NO_JOBS, &c, NULL, &ret, plain_job, NULL, 0);
     expect_error(ASYNCJOB_EPOOLFULL);
     ck_assert_ptr_null(c);
-    finish(a, 1);
-    finish(b, 2);
+    finish_plain(a, 1);
+    finish_plain(b, 2);
     ASYNC_cleanup_thread();
 }
 
@@ -283,8 +283,8 @@ START_TEST(misuse_stale_handle_resume)
     ck_assert_ptr_eq(h, stale);
     ck_assert_int_eq(ret, -1);
     /* The pool of one still hands out that very job, and it pauses and finishes. */
-    ck_assert_ptr_eq(start_paused(4, NULL), stale);
-    finish(stale, 4);
+    ck_assert_ptr_eq(start_plain_paused(4, NULL), stale);
+    finish_plain(stale, 4);
     ck_assert_int_eq(g.pause_results, 1);
     ASYNC_cleanup_thread();
 }
@@ -311,7 +311,7 @@ START_TEST(misuse_stale_handle_while_another_paused)
     /* A stale handle beside a paused job: the paused one is not disturbed either. */
     ck_assert_int_eq(ASYNC_init_thread(2, 0), 1);
     ASYNC_JOB *stale = pool_hands_out();
-    ASYNC_JOB *paused = start_paused(6, NULL);
+    ASYNC_JOB *paused = start_plain_paused(6, NULL);
     ck_assert_ptr_eq(paused, stale); /* LIFO: the same job again */
     ASYNC_JOB *stale2 = pool_hands_out(); /* a second job, now idle */
     ck_assert_ptr_ne(stale2, paused);
@@ -319,13 +319,13 @@ START_TEST(misuse_stale_handle_while_another_paused)
     int ret = -1;
     expect_start(ASYNC_ERR, &h, NULL, &ret, plain_job, NULL, 0);
     expect_error(ASYNCJOB_ENOTPAUSED);
-    finish(paused, 6);
+    finish_plain(paused, 6);
     /* Limit 2 and both jobs idle: two starts at once still both succeed. */
-    ASYNC_JOB *a = start_paused(1, NULL);
-    ASYNC_JOB *b = start_paused(2, NULL);
+    ASYNC_JOB *a = start_plain_paused(1, NULL);
+    ASYNC_JOB *b = start_plain_paused(2, NULL);
     ck_assert_ptr_ne(a, b);
-    finish(b, 2);
-    finish(a, 1);
+    finish_plain(b, 2);
+    finish_plain(a, 1);
     ASYNC_cleanup_thread();
 }
 END_TEST
@@ -337,7 +337,7 @@ END_TEST
 static void start_arg_case(ASYNC_JOB **jobp, int (*func)(void *), void *args, size_t size)
 {
     ck_assert_int_eq(ASYNC_init_thread(2, 2), 1);
-    ASYNC_JOB *paused = start_paused(8, NULL);
+    ASYNC_JOB *paused = start_plain_paused(8, NULL);
     preset_error();
     int ret = -1;
     expect_start(ASYNC_ERR, jobp, NULL, &ret, func, args, size);
@@ -346,10 +346,10 @@ static void start_arg_case(ASYNC_JOB **jobp, int (*func)(void *), void *args, si
     if (jobp != NULL)
         ck_assert_ptr_null(*jobp);
     /* The one remaining job of the limit-2 pool is still available. */
-    ASYNC_JOB *other = start_paused(5, NULL);
+    ASYNC_JOB *other = start_plain_paused(5, NULL);
     ck_assert_ptr_ne(other, paused);
-    finish(paused, 8);
-    finish(other, 5);
+    finish_plain(paused, 8);
+    finish_plain(other, 5);
     ck_assert_int_eq(g.pause_results, 2);
     ASYNC_cleanup_thread();
 }
@@ -380,7 +380,7 @@ END_TEST
 START_TEST(misuse_cancel_null_pointers)
 {
     ck_assert_int_eq(ASYNC_init_thread(2, 2), 1);
-    ASYNC_JOB *paused = start_paused(2, NULL);
+    ASYNC_JOB *paused = start_plain_paused(2, NULL);
     int ret = -1;
     preset_error();
     ck_assert_int_eq(asyncjob_cancel_job(NULL, &ret), ASYNC_ERR);
@@ -392,9 +392,9 @@ START_TEST(misuse_cancel_null_pointers)
     ck_assert_ptr_null(none);
     ck_assert_int_eq(ret, -1);
     /* Neither the paused job nor the pool noticed. */
-    ASYNC_JOB *other = start_paused(3, NULL);
-    finish(other, 3);
-    finish(paused, 2);
+    ASYNC_JOB *other = start_plain_paused(3, NULL);
+    finish_plain(other, 3);
+    finish_plain(paused, 2);
     ASYNC_cleanup_thread();
 }
 END_TEST

@@ -492,7 +492,7 @@ START_TEST(peak_of_a_fresh_job_is_small)
 }
 END_TEST
 
-static void *start_paused(void *arg)
+static void *thread_holds_paused_job(void *arg)
 {
     ASYNC_JOB **job = arg;
     int ret;
@@ -524,7 +524,7 @@ START_TEST(peak_errors)
     ASYNC_JOB *foreign = NULL;
     pthread_t th;
     ck_assert_int_eq(pthread_barrier_init(&barrier, NULL, 2), 0);
-    ck_assert_int_eq(pthread_create(&th, NULL, start_paused, &foreign), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, thread_holds_paused_job, &foreign), 0);
     pthread_barrier_wait(&barrier);
     ck_assert_ptr_nonnull(foreign);
     ck_assert_uint_eq(asyncjob_stack_peak(foreign), 0);
