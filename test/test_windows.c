@@ -10,6 +10,7 @@
 #include <asyncjob.h>
 
 #include <check.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,11 +387,23 @@ static void run_thread(LPTHREAD_START_ROUTINE body, struct exiting *e)
     CloseHandle(t);
 }
 
+static void *fill_pool_and_exit_pthread(void *arg)
+{
+    fill_pool_and_exit(arg);
+    return NULL;
+}
+
 START_TEST(thread_exit_releases_stacks)
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         struct exiting e = { NULL, NULL, 0 };
-        run_thread(fill_pool_and_exit, &e);
+        if (i % 2 == 0) {
+            run_thread(fill_pool_and_exit, &e);
+        } else { /* winpthreads' threads end through the same hook */
+            pthread_t t;
+            ck_assert_int_eq(pthread_create(&t, NULL, fill_pool_and_exit_pthread, &e), 0);
+            ck_assert_int_eq(pthread_join(t, NULL), 0);
+        }
         ck_assert_int_eq(e.ok, 1);
         ck_assert_ptr_nonnull(e.stack_lo);
         ck_assert_int_eq(reserved(e.stack_lo), 0);
