@@ -157,7 +157,7 @@ configure_build() {
   else
     grep -q "fcontext from: *$libdir/libboost_context.a" "$build/configure.out" ||
       die "configure did not pick the $arch libboost_context.a"
-    grep -q 'libcrypto (bench reference): yes' "$build/configure.out" ||
+    grep -q 'libcrypto (bench, tests, drop-in): yes' "$build/configure.out" ||
       die "configure did not take the $arch libcrypto"
   fi
   grep -q 'tests (make check): yes' "$build/configure.out" || die "configure turned the tests off"
