@@ -121,9 +121,9 @@ installed_tree() {
   if $triplet-gcc -Wall -Wno-format -D__USE_MINGW_ANSI_STDIO=1 -Itest \
        -o "$build/user/test_windows.exe" test/test_windows.c $flags &&
      WINE=$WINE sh test/windows_run.sh "$build/user/test_windows.exe" | tee "$build/user/test_windows.out" &&
-     grep -q '^1\.\.7$' "$build/user/test_windows.out" && [ "$(grep -c '^ok ' "$build/user/test_windows.out")" = 7 ]
-  then result PASS "test_windows built against the installed tree (threads, wrong thread, guard)"
-  else result FAIL "test_windows built against the installed tree (threads, wrong thread, guard)"; fi
+     grep -q '^1\.\.9$' "$build/user/test_windows.out" && [ "$(grep -c '^ok ' "$build/user/test_windows.out")" = 9 ]
+  then result PASS "test_windows built against the installed tree (threads, wrong thread, guard, thread exit)"
+  else result FAIL "test_windows built against the installed tree (threads, wrong thread, guard, thread exit)"; fi
 }
 
 [ -x configure ] || ./autogen.sh >/dev/null || die "autogen failed"

@@ -18,9 +18,8 @@
 
 __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
-static pthread_key_t pool_exit_key;
 static pthread_once_t pool_exit_key_once = PTHREAD_ONCE_INIT;
-static int pool_exit_key_ok;
+static int pool_exit_key_ok; /* the thread-exit hook exists (pool_make_exit_key()) */
 static uint64_t pool_next_thread_id = 1;
 static pthread_once_t pool_env_once = PTHREAD_ONCE_INIT;
 
@@ -191,18 +190,16 @@ void pool_drop_small(struct pool_thread *pt)
     }
 }
 
-/* Thread exit (the key's destructor): free every job of the thread. A job still current
- * was left without a switch back (pthread_exit inside it, or a longjmp out of it): glibc
- * runs this on the thread's own stack, after pthread_exit's unwinding left the job's, so
- * that job is freed too; where the C library runs it on the job's stack (musl), that one
- * stack must stay. Paused jobs can never run again (only their own thread may resume
- * them): their stacks go without anything on them running. */
+/* Thread exit (the hook: a pthread key's destructor, on Windows a TLS callback): free every
+ * job of the thread. A job still current was left without a switch back (pthread_exit
+ * inside it, or a longjmp out of it): glibc runs this on the thread's own stack, after
+ * pthread_exit's unwinding left the job's, so that job is freed too; where the C library
+ * runs it on the job's stack (musl), that one stack must stay. Paused jobs can never run
+ * again (only their own thread may resume them): their stacks go without anything on them
+ * running. */
 static void pool_thread_exit(void *arg)
 {
     struct pool_thread *pt = arg;
-    /* winpthreads calls destructors for keys whose value is NULL, which POSIX does not. */
-    if (pt == NULL)
-        return;
     if (pt->current != NULL) {
         if (pool_stack_holds(pt->current, __builtin_frame_address(0))) {
             ASYNC_JOB *job = pt->current;
@@ -221,16 +218,69 @@ static void pool_thread_exit(void *arg)
         pool_discard_job(pt, pt->jobs);
 }
 
+#ifndef _WIN32
+/* The thread-exit hook: one pthread key, whose value is the thread's pool_tls. */
+static pthread_key_t pool_exit_key;
+
 static void pool_make_exit_key(void)
 {
     pool_exit_key_ok = pthread_key_create(&pool_exit_key, pool_thread_exit) == 0;
 }
 
+/* Arm the calling thread's exit hook with `pt`, or disarm it with NULL; 0 on success. */
+static int pool_exit_hook(struct pool_thread *pt)
+{
+    return pthread_setspecific(pool_exit_key, pt);
+}
+#else
+/* Windows: not a winpthreads key, whose destructor runs too late. `__thread` is mingw's
+ * emulated TLS: each variable a malloc()ed block, all freed at DLL_THREAD_DETACH by this
+ * module's own CRT (its key destructors, TLS callback .CRT$XLD), and winpthreads runs
+ * the destructors of a thread it did not create in its own DLL's DLL_THREAD_DETACH, which
+ * comes after this module's (the loader detaches in the reverse of the order it
+ * initialised, dependencies first): the pool was freed memory by then. So the hook is a
+ * TLS callback of this module in .CRT$XLB, which the loader calls at every thread's exit
+ * (CreateThread, _beginthreadex or winpthreads) on the thread's own stack before .CRT$XLD,
+ * while every `__thread` variable is still there; a Win32 TLS slot holds the thread's
+ * pool_tls while it is armed, as the key's value does elsewhere (doc/DESIGN.md, "Windows"). */
+static DWORD pool_exit_slot = TLS_OUT_OF_INDEXES;
+
+static void pool_make_exit_key(void)
+{
+    pool_exit_slot = TlsAlloc();
+    __atomic_store_n(&pool_exit_key_ok, pool_exit_slot != TLS_OUT_OF_INDEXES, __ATOMIC_RELEASE);
+}
+
+static int pool_exit_hook(struct pool_thread *pt)
+{
+    return TlsSetValue(pool_exit_slot, pt) ? 0 : -1;
+}
+
+/* Every thread's exit, also of threads that never used asyncjob: one TlsGetValue(). */
+static void NTAPI pool_exit_tls_callback(void *module, DWORD reason, void *reserved)
+{
+    (void)module;
+    (void)reserved;
+    if (reason != DLL_THREAD_DETACH || !__atomic_load_n(&pool_exit_key_ok, __ATOMIC_ACQUIRE))
+        return;
+    struct pool_thread *pt = TlsGetValue(pool_exit_slot);
+    if (pt == NULL)
+        return;
+    TlsSetValue(pool_exit_slot, NULL);
+    pool_thread_exit(pt);
+}
+
+/* The CRT's TLS directory calls every pointer between .CRT$XLA and .CRT$XLZ, in the order
+ * of the sections' names. */
+__attribute__((section(".CRT$XLB"), used))
+static PIMAGE_TLS_CALLBACK pool_exit_tls_entry = pool_exit_tls_callback;
+#endif
+
 int pool_init(struct pool_thread *pt, size_t max_size, size_t init_size)
 {
     if (!pt->initialised) {
         pthread_once(&pool_exit_key_once, pool_make_exit_key);
-        if (!pool_exit_key_ok || pthread_setspecific(pool_exit_key, pt) != 0) {
+        if (!pool_exit_key_ok || pool_exit_hook(pt) != 0) {
             error_set(ASYNCJOB_ENOMEM);
             return 0;
         }
@@ -280,7 +330,7 @@ void pool_cleanup(struct pool_thread *pt)
     pt->initialised = 0;
     /* Paused jobs keep the exit hook: thread exit frees them. */
     if (pool_exit_key_ok && pt->jobs == NULL)
-        pthread_setspecific(pool_exit_key, NULL);
+        pool_exit_hook(NULL);
 }
 
 ASYNC_JOB *pool_acquire(struct pool_thread *pt)

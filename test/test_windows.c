@@ -1,16 +1,19 @@
 /*
  * test_windows.c: what only Windows has, run under Wine by .ci/windows.sh: the TIB's stack
  * fields follow every switch, an overflow faults in the reserved guard (in a child process),
- * wait ctxs hold event HANDLEs, jobs on two threads, a resume from the wrong thread, thread
- * exit gives the stacks back, the stack size knob and asyncjob_stack_peak().
+ * wait ctxs hold event HANDLEs, jobs on two threads, a resume from the wrong thread, a
+ * thread's exit without ASYNC_cleanup_thread() gives its stacks (idle and paused jobs') back
+ * and leaves the heap sound, the stack size knob and asyncjob_stack_peak().
  */
 #include <windows.h>
 
 #include <asyncjob.h>
 
 #include <check.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_suite.h"
@@ -293,17 +296,27 @@ START_TEST(resume_from_wrong_thread_refused)
 }
 END_TEST
 
-#ifdef WINDOWS_THREAD_EXIT_TEST
+/* ---- thread exit without ASYNC_cleanup_thread() ---- */
+
 /* A thread that fills its pool and exits without ASYNC_cleanup_thread(): the stacks'
- * reservations must be released by the thread-exit cleanup. */
+ * reservations must be released by the thread-exit cleanup, and the heap stay sound (the
+ * cleanup once ran on the thread's emulated TLS after mingw's CRT had freed it). */
 static int note_stack(void *arg)
 {
     **(char ***)arg = tib_now().limit; /* arg: the copy of the caller's `where` */
     return 1;
 }
 
+static int note_stack_and_pause(void *arg)
+{
+    note_stack(arg);
+    ASYNC_pause_job();
+    return 2; /* never: its thread exits with it paused */
+}
+
 struct exiting {
-    char *stack_lo;
+    char *stack_lo;   /* the low end of a job's stack, seen from inside the job */
+    char *paused_lo;  /* the same, of the job left paused */
     int ok;
 };
 
@@ -318,7 +331,21 @@ static DWORD WINAPI fill_pool_and_exit(void *arg)
     return 0;
 }
 
-#endif
+/* Two jobs: one finished (idle in the pool), one paused with a wait ctx, at exit. */
+static DWORD WINAPI pause_a_job_and_exit(void *arg)
+{
+    struct exiting *e = arg;
+    ASYNC_JOB *done = NULL, *paused = NULL;
+    int ret = 0;
+    char **where = &e->stack_lo, **where_paused = &e->paused_lo;
+    ASYNC_WAIT_CTX *ctx = ASYNC_WAIT_CTX_new();
+    e->ok = ctx != NULL &&
+            ASYNC_start_job(&paused, ctx, &ret, note_stack_and_pause, &where_paused,
+                            sizeof(where_paused)) == ASYNC_PAUSE &&
+            ASYNC_start_job(&done, NULL, &ret, note_stack, &where, sizeof(where)) == ASYNC_FINISH;
+    ASYNC_WAIT_CTX_free(ctx); /* the paused job keeps it until the thread's exit frees both */
+    return 0;
+}
 
 static int reserved(const void *p)
 {
@@ -326,20 +353,86 @@ static int reserved(const void *p)
     return VirtualQuery(p, &mbi, sizeof(mbi)) == sizeof(mbi) && mbi.State != MEM_FREE;
 }
 
-#ifdef WINDOWS_THREAD_EXIT_TEST
-START_TEST(thread_exit_releases_stacks)
+/* Every heap of the process is sound, and busy malloc()/free() goes on working in it. */
+static void heap_healthy(void)
 {
-    struct exiting e = { NULL, 0 };
-    HANDLE t = CreateThread(NULL, 0, fill_pool_and_exit, &e, 0, NULL);
+    HANDLE heaps[64];
+    DWORD n = GetProcessHeaps(64, heaps);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_uint_le(n, 64);
+    for (DWORD i = 0; i < n; i++)
+        ck_assert_msg(HeapValidate(heaps[i], 0, NULL), "heap %lu of %lu is corrupt", i, n);
+    static void *blocks[4096];
+    for (int round = 0; round < 8; round++) {
+        for (size_t k = 0; k < 4096; k++) {
+            blocks[k] = malloc(16 + (k * 37 + (size_t)round * 11) % 2000);
+            ck_assert_ptr_nonnull(blocks[k]);
+            memset(blocks[k], 0xa5, 16);
+        }
+        for (size_t k = 0; k < 4096; k += 2)
+            free(blocks[k]);
+        for (size_t k = 1; k < 4096; k += 2)
+            free(blocks[k]);
+    }
+    for (DWORD i = 0; i < n; i++)
+        ck_assert(HeapValidate(heaps[i], 0, NULL));
+}
+
+/* Run `body` on a thread of CreateThread's and wait for the thread to end. */
+static void run_thread(LPTHREAD_START_ROUTINE body, struct exiting *e)
+{
+    HANDLE t = CreateThread(NULL, 0, body, e, 0, NULL);
     ck_assert_ptr_nonnull(t);
     ck_assert_uint_eq(WaitForSingleObject(t, 30000), WAIT_OBJECT_0);
     CloseHandle(t);
-    ck_assert_int_eq(e.ok, 1);
-    ck_assert_ptr_nonnull(e.stack_lo);
-    ck_assert_int_eq(reserved(e.stack_lo), 0);
+}
+
+static void *fill_pool_and_exit_pthread(void *arg)
+{
+    fill_pool_and_exit(arg);
+    return NULL;
+}
+
+START_TEST(thread_exit_releases_stacks)
+{
+    for (int i = 0; i < 4; i++) {
+        struct exiting e = { NULL, NULL, 0 };
+        if (i % 2 == 0) {
+            run_thread(fill_pool_and_exit, &e);
+        } else { /* winpthreads' threads end through the same hook */
+            pthread_t t;
+            ck_assert_int_eq(pthread_create(&t, NULL, fill_pool_and_exit_pthread, &e), 0);
+            ck_assert_int_eq(pthread_join(t, NULL), 0);
+        }
+        ck_assert_int_eq(e.ok, 1);
+        ck_assert_ptr_nonnull(e.stack_lo);
+        ck_assert_int_eq(reserved(e.stack_lo), 0);
+        heap_healthy();
+    }
 }
 END_TEST
-#endif
+
+START_TEST(thread_exit_frees_paused_job)
+{
+    for (int i = 0; i < 3; i++) {
+        struct exiting e = { NULL, NULL, 0 };
+        run_thread(pause_a_job_and_exit, &e);
+        ck_assert_int_eq(e.ok, 1);
+        ck_assert_ptr_nonnull(e.stack_lo);
+        ck_assert_ptr_nonnull(e.paused_lo);
+        ck_assert_ptr_ne(e.stack_lo, e.paused_lo);
+        ck_assert_int_eq(reserved(e.stack_lo), 0);
+        ck_assert_int_eq(reserved(e.paused_lo), 0);
+        heap_healthy();
+    }
+    /* This thread's own jobs are unharmed. */
+    int v = 4, ret = 0;
+    ASYNC_JOB *job = NULL;
+    expect_start(ASYNC_PAUSE, &job, NULL, &ret, pause_once, &v, sizeof(v));
+    expect_resume(ASYNC_FINISH, &job, &ret);
+    ck_assert_int_eq(ret, 4);
+}
+END_TEST
 
 /* ---- stack size and measured use ---- */
 
@@ -384,18 +477,10 @@ START_TEST(overflow_report_refused)
 }
 END_TEST
 
-/* thread_exit_releases_stacks is left out: under Wine the heap is corrupt after it (the
- * pool's thread-exit destructor on a CreateThread thread; doc/DESIGN.md, "Windows", lists
- * it as an open bug). Build with -DWINDOWS_THREAD_EXIT_TEST to run it. */
-#ifdef WINDOWS_THREAD_EXIT_TEST
 SUITE("windows", 120, NULL, tib_follows_every_switch, overflow_faults_in_guard,
       wait_ctx_holds_event_handles, jobs_on_two_threads, resume_from_wrong_thread_refused,
-      thread_exit_releases_stacks, stack_size_and_peak, overflow_report_refused)
-#else
-SUITE("windows", 120, NULL, tib_follows_every_switch, overflow_faults_in_guard,
-      wait_ctx_holds_event_handles, jobs_on_two_threads, resume_from_wrong_thread_refused,
-      stack_size_and_peak, overflow_report_refused)
-#endif
+      thread_exit_releases_stacks, thread_exit_frees_paused_job, stack_size_and_peak,
+      overflow_report_refused)
 
 /* The overflow test runs this program again as a child, which must die in the guard. */
 int tap_main(void);
