@@ -6,18 +6,14 @@
 
 #include <stdint.h>
 
+#include "debug_link.h"
+
 /* Raise whenever a field of struct debug_registry, or the meaning of one, changes: the
  * debugger refuses a descriptor whose version it does not know. */
 #define DEBUG_REGISTRY_VERSION 1
 
 /* Room for the save-area layout string (lib/fcontext_probe.c writes at most this). */
 #define DEBUG_CONTEXT_LAYOUT_SIZE 160
-
-/* A job's links in the list; the list is circular through the descriptor's head. */
-struct debug_link {
-    struct debug_link *next;
-    struct debug_link *prev;
-};
 
 /* What a debugger needs to find and read the jobs without debug information: where each
  * field sits, as byte offsets fixed at compile time, and the list itself. Field widths

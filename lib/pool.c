@@ -12,6 +12,7 @@
 #endif
 
 #include "alloc.h"
+#include "debug_registry.h"
 #include "error.h"
 #include "overflow.h"
 #include "pool.h"

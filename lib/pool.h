@@ -11,7 +11,7 @@
 #include "asyncjob.h"
 #include "compiler.h"
 #include "cxx_eh.h"
-#include "debug_registry.h"
+#include "debug_link.h"
 #include "fiber.h"
 
 /* Argument copies up to this size live inside the job: no allocation per start. */
