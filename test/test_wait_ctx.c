@@ -3,12 +3,6 @@
  * rules, NULL-ctx safety, and the reset rule of the change tracking across a job's
  * pause, resume and finish, as ASYNC_WAIT_CTX_new(3) states them (its "Change tracking").
  */
-#ifdef _WIN32
-#include "windows_skip.h"
-WINDOWS_SKIP_SUITE(test_wait_ctx,
-                   "its entries are int descriptors (test_windows sets event HANDLEs)")
-#else
-
 #include <asyncjob.h>
 
 #include <check.h>
@@ -16,18 +10,19 @@ WINDOWS_SKIP_SUITE(test_wait_ctx,
 #include <string.h>
 
 #include "check_suite.h"
+#include "wait_fd.h"
 
-/* Adding an entry must succeed. */
+/* Adding an entry (`fd` a number: wait_fd.h) must succeed. */
 #define add_fd(ctx, key, fd, data, cleanup)                                                \
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd((ctx), (key), (fd), (data), (cleanup)), 1)
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd((ctx), (key), FD(fd), (data), (cleanup)), 1)
 
 /* `key` must be found with `want_fd` and `want_data` (a NULL data is written, too). */
 #define expect_fd(ctx, key, want_fd, want_data)                                            \
     do {                                                                                   \
-        OSSL_ASYNC_FD fd_ = -1;                                                            \
+        OSSL_ASYNC_FD fd_ = FD(-1);                                                        \
         void *data_ = &fd_;                                                                \
         ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd((ctx), (key), &fd_, &data_), 1);            \
-        ck_assert_int_eq(fd_, (want_fd));                                                  \
+        ck_assert_fd_eq(fd_, FD(want_fd));                                                 \
         ck_assert_ptr_eq(data_, (want_data));                                              \
     } while (0)
 
@@ -38,7 +33,7 @@ static const char key_a[] = "key", key_b[] = "key", key_c[] = "c", key_d[] = "d"
 static void sort_fds(OSSL_ASYNC_FD *fds, size_t n)
 {
     for (size_t i = 1; i < n; i++)
-        for (size_t k = i; k > 0 && fds[k - 1] > fds[k]; k--) {
+        for (size_t k = i; k > 0 && FD_NUM(fds[k - 1]) > FD_NUM(fds[k]); k--) {
             OSSL_ASYNC_FD t = fds[k];
             fds[k] = fds[k - 1];
             fds[k - 1] = t;
@@ -63,12 +58,12 @@ static void record_cleanup(ASYNC_WAIT_CTX *ctx, const void *key, OSSL_ASYNC_FD f
     n_cleanups++;
 }
 
-/* How often the cleanup ran for `fd`. */
-static int cleanups_of(OSSL_ASYNC_FD fd)
+/* How often the cleanup ran for the fd numbered `fd`. */
+static int cleanups_of(int fd)
 {
     int n = 0;
     for (int i = 0; i < n_cleanups && i < MAX_CLEANUPS; i++)
-        n += cleanups[i].fd == fd;
+        n += FD_NUM(cleanups[i].fd) == fd;
     return n;
 }
 
@@ -79,8 +74,9 @@ static ASYNC_WAIT_CTX *new_ctx(void)
     return ctx;
 }
 
-static void expect_changes(ASYNC_WAIT_CTX *ctx, size_t want_na, const OSSL_ASYNC_FD *want_add,
-                           size_t want_nd, const OSSL_ASYNC_FD *want_del)
+/* The changes must be the fds numbered want_add and want_del, in ascending order. */
+static void expect_changes(ASYNC_WAIT_CTX *ctx, size_t want_na, const int *want_add,
+                           size_t want_nd, const int *want_del)
 {
     size_t na = 99, nd = 99;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_changed_fds(ctx, NULL, &na, NULL, &nd), 1);
@@ -88,19 +84,19 @@ static void expect_changes(ASYNC_WAIT_CTX *ctx, size_t want_na, const OSSL_ASYNC
     ck_assert_uint_eq(nd, want_nd);
     OSSL_ASYNC_FD add[8], del[8];
     for (int i = 0; i < 8; i++)
-        add[i] = del[i] = -77;
+        add[i] = del[i] = FD(-77);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_changed_fds(ctx, add, &na, del, &nd), 1);
     ck_assert_uint_eq(na, want_na);
     ck_assert_uint_eq(nd, want_nd);
     sort_fds(add, na);
     sort_fds(del, nd);
     for (size_t i = 0; i < want_na; i++)
-        ck_assert_int_eq(add[i], want_add[i]);
+        ck_assert_fd_eq(add[i], FD(want_add[i]));
     for (size_t i = 0; i < want_nd; i++)
-        ck_assert_int_eq(del[i], want_del[i]);
+        ck_assert_fd_eq(del[i], FD(want_del[i]));
     /* Nothing written beyond the counts. */
-    ck_assert_int_eq(add[want_na], -77);
-    ck_assert_int_eq(del[want_nd], -77);
+    ck_assert_fd_eq(add[want_na], FD(-77));
+    ck_assert_fd_eq(del[want_nd], FD(-77));
 }
 
 static size_t count_fds(ASYNC_WAIT_CTX *ctx)
@@ -156,15 +152,15 @@ END_TEST
 START_TEST(get_fd_missing_untouched)
 {
     ASYNC_WAIT_CTX *ctx = new_ctx();
-    OSSL_ASYNC_FD fd = 4242;
+    OSSL_ASYNC_FD fd = FD(4242);
     void *data = &fd;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 0);
-    ck_assert_int_eq(fd, 4242);
+    ck_assert_fd_eq(fd, FD(4242));
     ck_assert_ptr_eq(data, &fd);
     /* Keys are compared as pointers: key_b has key_a's contents but is another key. */
     add_fd(ctx, key_a, 3, NULL, NULL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_b, &fd, &data), 0);
-    ck_assert_int_eq(fd, 4242);
+    ck_assert_fd_eq(fd, FD(4242));
     ck_assert_ptr_eq(data, &fd);
     ASYNC_WAIT_CTX_free(ctx);
 }
@@ -197,14 +193,14 @@ START_TEST(get_all_fds_newest_first)
     add_fd(ctx, key_c, 12, NULL, NULL);
     /* Count-only mode. */
     ck_assert_uint_eq(count_fds(ctx), 3);
-    OSSL_ASYNC_FD fds[5] = { -1, -1, -1, -1, -1 };
+    OSSL_ASYNC_FD fds[5] = { FD(-1), FD(-1), FD(-1), FD(-1), FD(-1) };
     size_t n = 0;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(ctx, fds, &n), 1);
     ck_assert_uint_eq(n, 3);
-    ck_assert_int_eq(fds[0], 12);
-    ck_assert_int_eq(fds[1], 11);
-    ck_assert_int_eq(fds[2], 10);
-    ck_assert_int_eq(fds[3], -1);
+    ck_assert_fd_eq(fds[0], FD(12));
+    ck_assert_fd_eq(fds[1], FD(11));
+    ck_assert_fd_eq(fds[2], FD(10));
+    ck_assert_fd_eq(fds[3], FD(-1));
     ASYNC_WAIT_CTX_free(ctx);
 }
 END_TEST
@@ -214,7 +210,7 @@ START_TEST(get_changed_fds_counts_adds)
     ASYNC_WAIT_CTX *ctx = new_ctx();
     add_fd(ctx, key_a, 21, NULL, NULL);
     add_fd(ctx, key_b, 20, NULL, NULL);
-    static const OSSL_ASYNC_FD want[] = { 20, 21 };
+    static const int want[] = { 20, 21 };
     expect_changes(ctx, 2, want, 0, NULL);
     ASYNC_WAIT_CTX_free(ctx);
 }
@@ -229,13 +225,13 @@ START_TEST(clear_fd_cancels_add_in_segment)
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(ctx, key_a), 1);
     ck_assert_int_eq(n_cleanups, 0);
     /* Added and cleared since the last reset: as if never added. */
-    static const OSSL_ASYNC_FD want[] = { 8 };
+    static const int want[] = { 8 };
     expect_changes(ctx, 1, want, 0, NULL);
     ck_assert_uint_eq(count_fds(ctx), 1);
-    OSSL_ASYNC_FD fd = 55;
+    OSSL_ASYNC_FD fd = FD(55);
     void *data = NULL;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 0);
-    ck_assert_int_eq(fd, 55);
+    ck_assert_fd_eq(fd, FD(55));
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(n_cleanups, 0);
 }
@@ -265,11 +261,11 @@ START_TEST(free_calls_cleanup_per_entry)
     ck_assert_int_eq(n_cleanups, 2);
     for (int i = 0; i < 2; i++) {
         ck_assert_ptr_eq(cleanups[i].ctx, ctx);
-        if (cleanups[i].fd == 31) {
+        if (FD_NUM(cleanups[i].fd) == 31) {
             ck_assert_ptr_eq(cleanups[i].key, key_a);
             ck_assert_ptr_eq(cleanups[i].data, &d1);
         } else {
-            ck_assert_int_eq(cleanups[i].fd, 32);
+            ck_assert_fd_eq(cleanups[i].fd, FD(32));
             ck_assert_ptr_eq(cleanups[i].key, key_c);
             ck_assert_ptr_eq(cleanups[i].data, &d2);
         }
@@ -310,21 +306,21 @@ END_TEST
 
 START_TEST(null_ctx_safe)
 {
-    OSSL_ASYNC_FD fd = 9, fds[2] = { 9, 9 };
+    OSSL_ASYNC_FD fd = FD(9), fds[2] = { FD(9), FD(9) };
     void *data = &fd;
     size_t n = 7, n2 = 7;
     ASYNC_callback_fn cb = my_callback;
     void *arg = &fd;
 
     ASYNC_WAIT_CTX_free(NULL);
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(NULL, key_a, 1, NULL, record_cleanup), 0);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(NULL, key_a, FD(1), NULL, record_cleanup), 0);
     expect_error(ASYNCJOB_EINVAL);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(NULL, key_a, &fd, &data), 0);
-    ck_assert_int_eq(fd, 9);
+    ck_assert_fd_eq(fd, FD(9));
     ck_assert_ptr_eq(data, &fd);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(NULL, fds, &n), 0);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_changed_fds(NULL, fds, &n, fds, &n2), 0);
-    ck_assert_int_eq(fds[0], 9);
+    ck_assert_fd_eq(fds[0], FD(9));
     ck_assert_int_eq(ASYNC_WAIT_CTX_clear_fd(NULL, key_a), 0);
     ck_assert_int_eq(ASYNC_WAIT_CTX_set_callback(NULL, my_callback, NULL), 0);
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_callback(NULL, &cb, &arg), 0);
@@ -364,18 +360,18 @@ static int three_segments(void *arg)
     ASYNC_WAIT_CTX *ctx = ASYNC_get_wait_ctx(ASYNC_get_current_job());
     segment = 0;
     seen_now(ctx, 0);
-    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 40, NULL, record_cleanup);
-    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 41, NULL, record_cleanup);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, FD(40), NULL, record_cleanup);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, FD(41), NULL, record_cleanup);
     ASYNC_pause_job();
     segment = 1;
     seen_now(ctx, 1);
-    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, 42, NULL, record_cleanup);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_d, FD(42), NULL, record_cleanup);
     ASYNC_WAIT_CTX_clear_fd(ctx, key_a);
     ASYNC_pause_job();
     segment = 2;
     seen_now(ctx, 2);
     ASYNC_WAIT_CTX_clear_fd(ctx, key_c);
-    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 43, NULL, record_cleanup);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, FD(43), NULL, record_cleanup);
     return 1;
 }
 
@@ -385,11 +381,11 @@ START_TEST(reset_after_pause_shows_last_segment)
     ASYNC_JOB *job = NULL;
     int ret;
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
-    static const OSSL_ASYNC_FD seg0[] = { 40, 41 };
+    static const int seg0[] = { 40, 41 };
     expect_changes(ctx, 2, seg0, 0, NULL);
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, three_segments, NULL, 0);
     /* Only segment 1: D added, A cleared (it was added in an earlier segment). */
-    static const OSSL_ASYNC_FD seg1_add[] = { 42 }, seg1_del[] = { 40 };
+    static const int seg1_add[] = { 42 }, seg1_del[] = { 40 };
     expect_changes(ctx, 1, seg1_add, 1, seg1_del);
     /* A cleared entry is no longer listed. */
     ck_assert_uint_eq(count_fds(ctx), 2);
@@ -431,15 +427,15 @@ START_TEST(final_segment_visible_after_finish)
     expect_start(ASYNC_FINISH, &job, ctx, &ret, three_segments, NULL, 0);
     ck_assert_int_eq(ret, 1);
     /* Segment 2: B added, C cleared. */
-    static const OSSL_ASYNC_FD add[] = { 43 }, del[] = { 41 };
+    static const int add[] = { 43 }, del[] = { 41 };
     expect_changes(ctx, 1, add, 1, del);
     /* Live: B(43), D(42). */
-    OSSL_ASYNC_FD fds[4] = { -1, -1, -1, -1 };
+    OSSL_ASYNC_FD fds[4] = { FD(-1), FD(-1), FD(-1), FD(-1) };
     size_t n = 0;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(ctx, fds, &n), 1);
     ck_assert_uint_eq(n, 2);
-    ck_assert_int_eq(fds[0], 43);
-    ck_assert_int_eq(fds[1], 42);
+    ck_assert_fd_eq(fds[0], FD(43));
+    ck_assert_fd_eq(fds[1], FD(42));
     /* Free cleans up the live entries only: never A or C, which were cleared. */
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(n_cleanups, 2);
@@ -471,10 +467,10 @@ START_TEST(clear_fd_marks_cleared_never_cleans_up)
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, clear_after_pause, NULL, 0);
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, clear_after_pause, NULL, 0);
     /* The entry predates the last reset: clearing marks it, reported as deleted. */
-    static const OSSL_ASYNC_FD del[] = { 60 };
+    static const int del[] = { 60 };
     expect_changes(ctx, 0, NULL, 1, del);
     ck_assert_uint_eq(count_fds(ctx), 0);
-    OSSL_ASYNC_FD fd = -1;
+    OSSL_ASYNC_FD fd = FD(-1);
     void *data = NULL;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(ctx, key_a, &fd, &data), 0);
     ck_assert_int_eq(n_cleanups, 0);
@@ -497,7 +493,7 @@ START_TEST(free_skips_marked_cleared_entry)
     expect_start(ASYNC_PAUSE, &job, ctx, &ret, clear_after_pause, NULL, 0);
     /* The entry is marked cleared but not yet dropped (the job is still paused): free
      * must not clean it up. */
-    static const OSSL_ASYNC_FD del[] = { 61 };
+    static const int del[] = { 61 };
     expect_changes(ctx, 0, NULL, 1, del);
     ASYNC_WAIT_CTX_free(ctx);
     ck_assert_int_eq(n_cleanups, 0);
@@ -527,7 +523,7 @@ START_TEST(reset_only_for_own_ctx)
     ASYNC_JOB *j3 = NULL;
     expect_start(ASYNC_PAUSE, &j3, NULL, NULL, pause_twice, NULL, 0);
     expect_start(ASYNC_PAUSE, &j3, NULL, NULL, pause_twice, NULL, 0);
-    static const OSSL_ASYNC_FD add[] = { 70 };
+    static const int add[] = { 70 };
     expect_changes(ctx1, 1, add, 0, NULL);
     /* Resuming ctx1's own job resets it. */
     expect_start(ASYNC_PAUSE, &j1, ctx1, NULL, pause_twice, NULL, 0);
@@ -548,7 +544,7 @@ START_TEST(start_does_not_reset)
     add_fd(ctx, key_a, 80, NULL, NULL);
     ASYNC_JOB *job = NULL;
     expect_start(ASYNC_PAUSE, &job, ctx, NULL, pause_twice, NULL, 0);
-    static const OSSL_ASYNC_FD add[] = { 80 };
+    static const int add[] = { 80 };
     expect_changes(ctx, 1, add, 0, NULL);
     expect_start(ASYNC_PAUSE, &job, ctx, NULL, pause_twice, NULL, 0);
     expect_changes(ctx, 0, NULL, 0, NULL);
@@ -598,7 +594,7 @@ START_TEST(freed_ctx_detached_from_paused_job)
     /* A new ctx (likely at the freed one's address) is not affected by those jobs. */
     ASYNC_WAIT_CTX *ctx2 = new_ctx();
     add_fd(ctx2, key_b, 91, NULL, NULL);
-    static const OSSL_ASYNC_FD add[] = { 91 };
+    static const int add[] = { 91 };
     expect_changes(ctx2, 1, add, 0, NULL);
     ASYNC_WAIT_CTX_free(ctx2);
     ck_assert_int_eq(n_cleanups, 1);
@@ -646,7 +642,7 @@ static void expect_reports(int n, const int *want)
 {
     ck_assert_int_eq(n_reports, n);
     for (int i = 0; i < n; i++) {
-        ck_assert_int_eq(reports[i].fd, want[2 * i]);
+        ck_assert_fd_eq(reports[i].fd, FD(want[2 * i]));
         ck_assert_int_eq(reports[i].add, want[2 * i + 1]);
     }
     n_reports = 0;
@@ -658,11 +654,11 @@ static int reuse_fd_number(void *arg)
 {
     (void)arg;
     ASYNC_WAIT_CTX *ctx = ASYNC_get_wait_ctx(ASYNC_get_current_job());
-    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, 60, NULL, NULL);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_a, FD(60), NULL, NULL);
     ASYNC_pause_job();
     ASYNC_WAIT_CTX_clear_fd(ctx, key_a);
-    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, 60, NULL, NULL);
-    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, 61, NULL, NULL);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_b, FD(60), NULL, NULL);
+    ASYNC_WAIT_CTX_set_wait_fd(ctx, key_c, FD(61), NULL, NULL);
     ASYNC_pause_job();
     ASYNC_WAIT_CTX_clear_fd(ctx, key_c);
     return 1;
@@ -753,5 +749,4 @@ SUITE("wait_ctx", 30, NULL, new_defaults, status_values, set_and_get_fd,
       callback_never_called_by_library, sync_removes_before_it_adds,
       sync_stops_at_refusal_and_resumes, sync_forget_refuse_null)
 
-#endif /* _WIN32 */
 #include "tap_main.h"
