@@ -4,12 +4,6 @@
  * and returns; the call reports ASYNC_FINISH and the job goes back to the pool. Linked
  * against the installed library. Stacks are counted through ASYNC_set_mem_functions.
  */
-#ifdef _WIN32
-#include "windows_skip.h"
-WINDOWS_SKIP_SUITE(test_cancel,
-                   "its wait ctx entries are int descriptors")
-#else
-
 #include "config.h"
 
 #include <check.h>
@@ -19,6 +13,7 @@ WINDOWS_SKIP_SUITE(test_cancel,
 #include "asyncjob.h"
 #include "check_suite.h"
 #include "counting_stacks.h"
+#include "wait_fd.h"
 
 /* ---- job bodies ---- */
 
@@ -250,7 +245,7 @@ static int cleanup_calls;
 static void note_cleanup(ASYNC_WAIT_CTX *c, const void *k, OSSL_ASYNC_FD fd, void *d)
 {
     (void)c; (void)d;
-    if (k == &ctx_key_a && fd == 11)
+    if (k == &ctx_key_a && FD_NUM(fd) == 11)
         cleanup_calls++;
 }
 
@@ -262,8 +257,8 @@ static int ctx_job(void *arg)
     ASYNC_WAIT_CTX *c = ASYNC_get_wait_ctx(ASYNC_get_current_job());
     if (c == NULL)
         return -1;
-    if (!ASYNC_WAIT_CTX_set_wait_fd(c, &ctx_key_a, 11, NULL, note_cleanup) ||
-        !ASYNC_WAIT_CTX_set_wait_fd(c, &ctx_key_b, 12, NULL, NULL))
+    if (!ASYNC_WAIT_CTX_set_wait_fd(c, &ctx_key_a, FD(11), NULL, note_cleanup) ||
+        !ASYNC_WAIT_CTX_set_wait_fd(c, &ctx_key_b, FD(12), NULL, NULL))
         return -2;
     if (ASYNC_pause_job() != 0)
         return -3;
@@ -295,12 +290,12 @@ START_TEST(cancel_with_wait_ctx)
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_changed_fds(ctx, NULL, &na, del, &nd), 1);
     ck_assert_uint_eq(na, 0);
     ck_assert_uint_eq(nd, 1);
-    ck_assert_int_eq(del[0], 12);
+    ck_assert_fd_eq(del[0], FD(12));
     OSSL_ASYNC_FD all[4] = { 0 };
     size_t n = 0;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(ctx, all, &n), 1);
     ck_assert_uint_eq(n, 1);
-    ck_assert_int_eq(all[0], 11);
+    ck_assert_fd_eq(all[0], FD(11));
     /* The job let go of the ctx: a new job can use it, and freeing it runs the one
      * remaining cleanup without touching the pooled job. */
     ASYNC_JOB *again = NULL;
@@ -441,5 +436,4 @@ SUITE("cancel", 60, setup, cancel_paused_job_finishes, cancel_after_some_resumes
       cancel_with_wait_ctx, cancel_after_wait_ctx_freed, cancel_error_null, cancel_error_stale,
       cancel_error_wrong_thread, cancel_error_from_inside_job)
 
-#endif /* _WIN32 */
 #include "tap_main.h"
