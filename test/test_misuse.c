@@ -5,12 +5,6 @@
  * still resume and finish and that the pool still hands out jobs. Linked against the
  * installed library (lib/libasyncjob.la), so only the ABI is used.
  */
-#ifdef _WIN32
-#include "windows_skip.h"
-WINDOWS_SKIP_SUITE(test_misuse,
-                   "its wait ctx entries are int descriptors (test_windows: wrong thread)")
-#else
-
 #include "config.h"
 
 #include <check.h>
@@ -20,6 +14,7 @@ WINDOWS_SKIP_SUITE(test_misuse,
 
 #include "asyncjob.h"
 #include "check_suite.h"
+#include "wait_fd.h"
 
 /* ---- helpers ---- */
 
@@ -410,7 +405,7 @@ static int fd_job(void *arg)
 {
     (void)arg;
     ASYNC_WAIT_CTX *c = ASYNC_get_wait_ctx(ASYNC_get_current_job());
-    if (c == NULL || !ASYNC_WAIT_CTX_set_wait_fd(c, &ctx_key, 42, NULL, NULL))
+    if (c == NULL || !ASYNC_WAIT_CTX_set_wait_fd(c, &ctx_key, FD(42), NULL, NULL))
         return -1;
     g.pause_results += ASYNC_pause_job();
     size_t n = 9;
@@ -433,10 +428,10 @@ static void null_ctx_check(void)
 {
     expect_error(ASYNCJOB_EINVAL);
     /* The real ctx and its job are intact. */
-    OSSL_ASYNC_FD fd = -1;
+    OSSL_ASYNC_FD fd = FD(-1);
     void *data = (void *)1;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(real_ctx, &ctx_key, &fd, &data), 1);
-    ck_assert_int_eq(fd, 42);
+    ck_assert_fd_eq(fd, FD(42));
     int ret = -1;
     expect_start(ASYNC_FINISH, &ctx_job, real_ctx, &ret, fd_job, NULL, 0);
     ck_assert_int_eq(ret, 77);
@@ -455,7 +450,7 @@ static void never_called_cleanup(ASYNC_WAIT_CTX *c, const void *k, OSSL_ASYNC_FD
 START_TEST(misuse_null_ctx_set_wait_fd)
 {
     null_ctx_setup();
-    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(NULL, &ctx_key, 3, NULL, never_called_cleanup), 0);
+    ck_assert_int_eq(ASYNC_WAIT_CTX_set_wait_fd(NULL, &ctx_key, FD(3), NULL, never_called_cleanup), 0);
     null_ctx_check();
 }
 END_TEST
@@ -463,10 +458,10 @@ END_TEST
 START_TEST(misuse_null_ctx_get_fd)
 {
     null_ctx_setup();
-    OSSL_ASYNC_FD fd = 1234;
+    OSSL_ASYNC_FD fd = FD(1234);
     void *data = (void *)&fd;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_fd(NULL, &ctx_key, &fd, &data), 0);
-    ck_assert_int_eq(fd, 1234);
+    ck_assert_fd_eq(fd, FD(1234));
     ck_assert_ptr_eq(data, &fd);
     null_ctx_check();
 }
@@ -475,10 +470,10 @@ END_TEST
 START_TEST(misuse_null_ctx_get_all_fds)
 {
     null_ctx_setup();
-    OSSL_ASYNC_FD fds[4] = { 5, 5, 5, 5 };
+    OSSL_ASYNC_FD fds[4] = { FD(5), FD(5), FD(5), FD(5) };
     size_t n = 99;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_all_fds(NULL, fds, &n), 0);
-    ck_assert_int_eq(fds[0], 5);
+    ck_assert_fd_eq(fds[0], FD(5));
     null_ctx_check();
 }
 END_TEST
@@ -486,11 +481,11 @@ END_TEST
 START_TEST(misuse_null_ctx_get_changed_fds)
 {
     null_ctx_setup();
-    OSSL_ASYNC_FD add[4] = { 5 }, del[4] = { 5 };
+    OSSL_ASYNC_FD add[4] = { FD(5) }, del[4] = { FD(5) };
     size_t na = 99, nd = 99;
     ck_assert_int_eq(ASYNC_WAIT_CTX_get_changed_fds(NULL, add, &na, del, &nd), 0);
-    ck_assert_int_eq(add[0], 5);
-    ck_assert_int_eq(del[0], 5);
+    ck_assert_fd_eq(add[0], FD(5));
+    ck_assert_fd_eq(del[0], FD(5));
     null_ctx_check();
 }
 END_TEST
@@ -564,7 +559,7 @@ static int cleanups;
 static void count_cleanup(ASYNC_WAIT_CTX *c, const void *k, OSSL_ASYNC_FD fd, void *d)
 {
     (void)c; (void)k; (void)d;
-    if (fd == 42)
+    if (FD_NUM(fd) == 42)
         cleanups++;
 }
 
@@ -573,7 +568,7 @@ static int ctx_watching_job(void *arg)
 {
     ASYNC_JOB *self = ASYNC_get_current_job();
     ASYNC_WAIT_CTX *c = ASYNC_get_wait_ctx(self);
-    if (c == NULL || !ASYNC_WAIT_CTX_set_wait_fd(c, &ctx_key, 42, NULL, count_cleanup))
+    if (c == NULL || !ASYNC_WAIT_CTX_set_wait_fd(c, &ctx_key, FD(42), NULL, count_cleanup))
         return -1;
     g.pause_results += ASYNC_pause_job();
     g.ctx_seen = ASYNC_get_wait_ctx(self);
@@ -664,5 +659,4 @@ SUITE("misuse", 60, NULL, misuse_wrong_thread_resume,
       misuse_null_job_get_wait_ctx, misuse_wait_ctx_freed_while_paused,
       misuse_wait_ctx_freed_by_its_own_job)
 
-#endif /* _WIN32 */
 #include "tap_main.h"
