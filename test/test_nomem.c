@@ -7,7 +7,7 @@
 #ifdef _WIN32
 #include "windows_skip.h"
 WINDOWS_SKIP_SUITE(test_nomem,
-                   "its wait ctx entries are int descriptors")
+                   "it counts stack mappings in /proc/self/maps")
 #else
 
 #include <asyncjob.h>
