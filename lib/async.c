@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "async.h"
 #include "compiler.h"
 #include "error.h"
 #include "orphan.h"
@@ -136,14 +137,6 @@ static ALWAYS_INLINE ASYNC_JOB *async_enter(struct pool_thread *pt, ASYNC_JOB *j
 static ALWAYS_INLINE int async_job_paused(const ASYNC_JOB *job)
 {
     return job->active_tid != POOL_NOT_ACTIVE;
-}
-
-/* The rule for resuming: the job's own thread, outside any job, a paused job. active_tid is
- * the owner's id exactly while the job is started and not finished, and with no job
- * current a started job is paused: two compares say it all. */
-static ALWAYS_INLINE int async_may_resume(const struct pool_thread *pt, const ASYNC_JOB *job)
-{
-    return job->active_tid == pt->thread_id && pt->current == NULL;
 }
 
 static COLD int async_refuse(int err)

@@ -9,6 +9,7 @@
 #include <openssl/asyncerr.h>
 #include <openssl/err.h>
 
+#include "async.h"
 #include "error.h"
 #include "orphan.h"
 #include "overflow.h"
@@ -46,14 +47,14 @@ static OSSL_LIB_CTX *dropin_current_libctx(void)
 }
 
 /* The job the core will resume for this call, or NULL: a start, or a call it will refuse
- * (the same test as the core's resume path, so a refused call touches no context). */
+ * (the core's own test, async_may_resume(), so a refused call touches no context). */
 static ASYNC_JOB *dropin_resumable(ASYNC_JOB **job)
 {
     if (job == NULL || *job == NULL)
         return NULL;
     const struct pool_thread *pt = pool_self();
     ASYNC_JOB *j = *job;
-    return j->active_tid == pt->thread_id && pt->current == NULL ? j : NULL;
+    return async_may_resume(pt, j) ? j : NULL;
 }
 
 /* Before the switch: a resumed job gets back the default it had when it paused. A new
