@@ -14,7 +14,7 @@
 #include "stack.h"
 #include "wait_ctx.h"
 
-/* Returns after a switch, one helper per site (FIBER_RETURN_HELPER in fiber.h). */
+/* Return helpers, one per return after a switch: doc/DESIGN.md, "Hot-path tricks". */
 FIBER_RETURN_HELPER(async_ret_start_paused, ASYNC_PAUSE);
 FIBER_RETURN_HELPER(async_ret_resume_paused, ASYNC_PAUSE);
 FIBER_RETURN_HELPER_ARG(async_ret_resume_finished);
@@ -51,8 +51,7 @@ ASYNCJOB_API void ASYNC_cleanup_thread(void)
 
 STATIC_ASSERT(POOL_INLINE_ARGS <= 64, "async_copy_small() moves at most 64 bytes");
 
-/* Copy 1..POOL_INLINE_ARGS bytes with fixed-size moves and no loop, which the compiler
- * cannot turn into a call to memcpy: through the PLT that costs more than the copy. */
+/* Copy 1..POOL_INLINE_ARGS bytes: the small argument copy, doc/DESIGN.md, "Hot-path tricks". */
 static ALWAYS_INLINE void async_copy_small(unsigned char *d, const unsigned char *s, size_t n)
 {
     if (n >= 8) {
@@ -121,8 +120,8 @@ static NOINLINE int async_job_done_cold(ASYNC_JOB *job)
 }
 
 /* Switch into `job` (which may run here now, and holds what a finish needs) until it pauses
- * or finishes; return it as carried through the switch, so that nothing lives in a saved
- * register across it. `balanced`, a constant, for a start (fiber_enter_balanced()). */
+ * or finishes; return it as carried through the switch. Nothing across the switch and,
+ * with `balanced` (a constant), the balanced switch: doc/DESIGN.md, "Hot-path tricks". */
 static ALWAYS_INLINE ASYNC_JOB *async_enter(struct pool_thread *pt, ASYNC_JOB *job,
                                             int balanced)
 {
@@ -207,7 +206,7 @@ static NOINLINE int async_start_created(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, in
 }
 
 /* ASYNC_start_job with *job == NULL (or job NULL): take a job from the pool and run it.
- * Reached by a tail jump from ASYNC_start_job, which costs no return. */
+ * Reached by a tail jump (hot and cold split, doc/DESIGN.md, "Hot-path tricks"). */
 static HOT NOINLINE int async_start(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
                                     int (*func)(void *), const void *args, size_t size)
 {
@@ -247,8 +246,7 @@ static ALWAYS_INLINE int async_resume(ASYNC_JOB **job, ASYNC_JOB *j, int *ret)
 ASYNCJOB_API HOT int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,
                                      int (*func)(void *), void *args, size_t size)
 {
-    /* The test has a load of *job of its own (relaxed atomic), so that neither path needs
-     * registers shuffled here; the resume path loads *job once more. */
+    /* Register hint load, not for threads: doc/DESIGN.md, "Hot-path tricks". */
     if (unlikely(job == NULL || __atomic_load_n(job, __ATOMIC_RELAXED) == NULL))
         return async_start(job, ctx, ret, func, args, size);
     return async_resume(job, *job, ret);
@@ -296,8 +294,8 @@ ASYNCJOB_API HOT int ASYNC_pause_job(void)
         return async_pause_slow(job);
     pool_self()->current = NULL;
     job = container_of(fiber_leave(&job->fiber), ASYNC_JOB, fiber);
-    /* Resumed, on the same thread (jobs never migrate). A cancel shows as a change of the
-     * wait ctx (wait_ctx_begin_cancel()), so one test covers both. */
+    /* Resumed, on the same thread (jobs never migrate). Cancel sentinel: one test for a
+     * cancel and wait ctx changes, doc/DESIGN.md, "Hot-path tricks". */
     if (unlikely(job->waitctx->changed != 0))
         return async_ret_pause_slow(async_pause_resumed_slow(job));
     return async_ret_pause();
@@ -312,7 +310,7 @@ ASYNCJOB_API int asyncjob_cancel_job(ASYNC_JOB **job, int *ret)
     if (!async_may_resume(pt, j))
         return async_resume_refused(j);
     j->cancelled = 1;
-    wait_ctx_begin_cancel(j);
+    wait_ctx_begin_cancel(j); /* the cancel sentinel: doc/DESIGN.md, "Hot-path tricks" */
     j->resume_handle = job;
     j->resume_ret = ret;
     /* With pausing refused the job can only run to its end. */

@@ -53,9 +53,10 @@ struct fiber *fiber_enter(struct fiber *f);
 /* From inside `f`: switch back to its caller. Returns `f` when it is next entered. */
 struct fiber *fiber_leave(struct fiber *f);
 
-/* The same switches, leaving the CPU's return-stack predictor as they found it: for a fiber
- * expected back without a return through frames of its own (a started job that runs to its
- * end). Elsewhere the plain forms are shorter; without FIBER_ASM_CALL both are the same. */
+/* The balanced switch (doc/DESIGN.md, "Hot-path tricks"): the same switches, leaving the
+ * CPU's return-stack predictor as they found it, for a fiber expected back without a return
+ * through frames of its own (a started job that runs to its end). Elsewhere the plain forms
+ * are shorter; without FIBER_ASM_CALL both are the same. */
 struct fiber *fiber_enter_balanced(struct fiber *f);
 struct fiber *fiber_leave_balanced(struct fiber *f);
 
@@ -66,9 +67,9 @@ static inline void fiber_post(struct fiber *f, void *data)
     f->msg = data;
 }
 
-/* After a switch, `return name();` returns by an indirect jump (x86-64; doc/DESIGN.md, "Why
- * returns after a switch are indirect jumps"), one helper per site: FIBER_RETURN_HELPER(name,
- * value) defines int name(void), FIBER_RETURN_HELPER_ARG(name) int name(int v). */
+/* Return helpers (doc/DESIGN.md, "Hot-path tricks"): after a switch, `return name();` returns by an
+ * indirect jump on x86-64, one helper per site. FIBER_RETURN_HELPER(name, value) defines
+ * int name(void), FIBER_RETURN_HELPER_ARG(name) int name(int v). */
 #if defined(__x86_64__) && defined(__LP64__)
 # define FIBER_STR_(x) #x
 # define FIBER_STR(x) FIBER_STR_(x)

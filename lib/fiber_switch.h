@@ -15,9 +15,9 @@
 # else
 #  define FIBER_AVX512_CLOBBERS
 # endif
-/* Boost's SysV contract: `to` in rdi, `data` in rsi, the transfer_t back in rax:rdx, every
- * caller-saved register clobbered (the other side may use any). The return address and the
- * save area go below the stack pointer: configure builds the library without a red zone. */
+/* The switch asm without a red zone (doc/DESIGN.md, "Hot-path tricks"). Boost's SysV
+ * contract: `to` in rdi, `data` in rsi, the transfer_t back in rax:rdx, every caller-saved
+ * register clobbered (the other side may use any). */
 # define FIBER_SWITCH_ASM(code, to, data, t)                                               \
     __asm__ volatile(code                                                                  \
                      : "=a"((t).fctx), "=d"((t).data), "+D"(to), "+S"(data)                \

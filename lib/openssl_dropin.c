@@ -77,8 +77,8 @@ static void dropin_leave_libctx(ASYNC_JOB **job, int rc, OSSL_LIB_CTX *caller)
         OSSL_LIB_CTX_set0_default(caller);
 }
 
-/* The core's start returns after a switch; so does this wrapper, and a plain `ret` here
- * would be mispredicted (see FIBER_RETURN_HELPER in fiber.h). */
+/* The core's start returns after a switch, so this wrapper does too: a return helper
+ * (doc/DESIGN.md, "Hot-path tricks"). */
 FIBER_RETURN_HELPER_ARG(dropin_ret_start);
 
 ASYNCJOB_API int ASYNC_start_job(ASYNC_JOB **job, ASYNC_WAIT_CTX *ctx, int *ret,

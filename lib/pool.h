@@ -29,7 +29,7 @@ struct async_job_st {
     void *args;          /* the argument copy: inline_args or heap_args, or NULL */
     void *heap_args;     /* a copy too big for inline_args, freed when the job finishes */
     int ret;
-    /* Any one sends ASYNC_pause_job() off its fast path; one load tests all three. */
+    /* Any one sends ASYNC_pause_job() off its fast path (one-compare words, DESIGN.md). */
     union {
         struct {
             unsigned blocked;   /* ASYNC_block_pause() nesting of this job */
@@ -43,8 +43,7 @@ struct async_job_st {
     /* Ownership. */
     uint64_t thread_id;  /* the thread that owns the job for its whole life */
     /* thread_id while the job is started and not finished (paused, or running as its
-     * thread's current job), POOL_NOT_ACTIVE while idle: one compare checks both "this
-     * thread's" and "started" on the resume path. */
+     * thread's current job), POOL_NOT_ACTIVE while idle (one-compare words, DESIGN.md). */
     uint64_t active_tid;
     /* Equal to its thread's pool_gen when the job may go back to the idle list as it
      * finishes with nothing else to do; anything else sends it through pool_release_slow()
@@ -115,8 +114,8 @@ extern void (*pool_quarantine_flush)(struct pool_thread *pt);
 
 extern __thread struct pool_thread pool_tls TLS_INITIAL_EXEC;
 
-/* The calling thread's state: an address relative to the thread pointer, never cached
- * across a switch. */
+/* The calling thread's state, never cached across a switch (initial-exec TLS: doc/DESIGN.md,
+ * "Hot-path tricks"). */
 static inline struct pool_thread *pool_self(void)
 {
     return &pool_tls;

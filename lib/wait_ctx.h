@@ -39,14 +39,14 @@ STATIC_ASSERT(sizeof(((ASYNC_WAIT_CTX *)0)->changed) ==
 /* Free a ctx whose last reference is gone. */
 void wait_ctx_destroy(ASYNC_WAIT_CTX *ctx);
 
-/* What a job without a wait ctx points at (once started, a job's waitctx is never NULL):
- * empty, marked freed so that ASYNC_get_wait_ctx() answers NULL, and never written, so
- * all threads share it. The resume path then tests for changes without a NULL test. */
+/* The no-ctx sentinel (doc/DESIGN.md, "Hot-path tricks"): what a job without a wait ctx
+ * points at (once started, a job's waitctx is never NULL); empty, marked freed so that
+ * ASYNC_get_wait_ctx() answers NULL, never written, so all threads share it. */
 extern ASYNC_WAIT_CTX wait_ctx_none;
 
-/* What a cancelled job points at while it is resumed: `changed` is non-zero, so the
- * resume path's one test for wait ctx changes also catches the cancel, and the job puts
- * its own ctx back before anything else (wait_ctx_end_cancel). Never written. */
+/* The cancel sentinel (doc/DESIGN.md, "Hot-path tricks"): what a cancelled job points at
+ * while it is resumed, with `changed` non-zero; the job puts its own ctx back before
+ * anything else (wait_ctx_end_cancel). Never written. */
 extern ASYNC_WAIT_CTX wait_ctx_cancel;
 
 static inline void wait_ctx_begin_cancel(ASYNC_JOB *job)

@@ -6,6 +6,8 @@
 # own jobs) or sync (libcrypto, without ssl-mode-async: the baseline); GUARD is auto or mprotect (ASYNCJOB_GUARD_MODE=mprotect: two mappings per
 # stack, as on kernels before 6.13). Prints haproxy's RSS every 10,000 aborts and how many
 # of 200 full handshakes succeed at the end; exits 1 if any failed, 77 if it cannot run.
+# INJOB_HEAP=1 also preloads test/injob_heap.c (built here with ${CC:-cc}) and prints, with
+# each RSS line, the heap bytes and blocks allocated inside jobs that are still live.
 # Run from a build directory (make first); not part of make check (a minute or more per run).
 aborts=${1:-50000}
 lib=${2:-dropin}
@@ -21,6 +23,12 @@ trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 (cd "$tmp" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
   -keyout key.pem -out cert.pem -days 1 -subj /CN=localhost && cat cert.pem key.pem >both.pem) \
   >"$tmp/req.log" 2>&1 || { echo "FAIL: openssl req: `cat "$tmp/req.log"`"; exit 1; }
+heap_out=
+if [ "${INJOB_HEAP:-0}" = 1 ]; then
+  ${CC:-cc} -O2 -shared -fPIC -o "$tmp/injob_heap.so" "`dirname "$0"`/injob_heap.c" -ldl -lpthread ||
+    { echo "FAIL: could not build injob_heap.c"; exit 1; }
+  heap_out=$tmp/injob_heap.out
+fi
 port=`python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'`
 async=ssl-mode-async
 case $lib in
@@ -52,12 +60,21 @@ case $guard in
   mprotect) mode=mprotect ;;
   *) echo "GUARD is auto or mprotect"; exit 2 ;;
 esac
-PAUSING_PROVIDER_COUNT=$tmp/count ASYNCJOB_GUARD_MODE=$mode LD_PRELOAD=$preload \
+[ -n "$heap_out" ] && preload="$preload $tmp/injob_heap.so"
+PAUSING_PROVIDER_COUNT=$tmp/count ASYNCJOB_GUARD_MODE=$mode INJOB_HEAP_OUT=$heap_out LD_PRELOAD=$preload \
   haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
 pid=$!
-python3 - "$port" "$aborts" "$pid" "$lib" "${mode:-auto}" <<'EOF'
+python3 - "$port" "$aborts" "$pid" "$lib" "${mode:-auto}" "$heap_out" <<'EOF'
 import socket, ssl, struct, sys, time
-port, aborts, pid, lib, guard = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+port, aborts, pid, lib, guard, heap_out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+def heap():
+    if not heap_out:
+        return ""
+    time.sleep(1.1)  # injob_heap.so writes its file every second
+    try:
+        return " " + open(heap_out).read().strip()
+    except OSError:
+        return " (no injob_heap output)"
 def rss_kb():
     for line in open("/proc/%s/status" % pid):
         if line.startswith("VmRSS:"):
@@ -99,7 +116,7 @@ def handshakes(n):
     return ok
 print("lib=%s guard=%s: %d of 20 handshakes before the aborts" % (lib, guard, handshakes(20)), flush=True)
 start = time.time()
-print("lib=%s guard=%s aborts=0 rss_kb=%d maps=%d" % (lib, guard, rss_kb(), maps()), flush=True)
+print("lib=%s guard=%s aborts=0 rss_kb=%d maps=%d%s" % (lib, guard, rss_kb(), maps(), heap()), flush=True)
 for i in range(1, aborts + 1):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(hello)
@@ -108,7 +125,7 @@ for i in range(1, aborts + 1):
     s.close()
     if i % 10000 == 0 or i == aborts:
         time.sleep(0.5)
-        print("lib=%s guard=%s aborts=%d rss_kb=%d maps=%d (%.0f s)" % (lib, guard, i, rss_kb(), maps(), time.time() - start), flush=True)
+        print("lib=%s guard=%s aborts=%d rss_kb=%d maps=%d (%.0f s)%s" % (lib, guard, i, rss_kb(), maps(), time.time() - start, heap()), flush=True)
 ok = handshakes(200)
 print("lib=%s guard=%s: %d of 200 handshakes after %d aborts" % (lib, guard, ok, aborts), flush=True)
 sys.exit(0 if ok == 200 else 1)
