@@ -67,9 +67,9 @@ static inline void fiber_post(struct fiber *f, void *data)
     f->msg = data;
 }
 
-/* Return helpers (doc/DESIGN.md, "Hot-path tricks"): after a switch, `return name();` returns by an
- * indirect jump on x86-64, one helper per site. FIBER_RETURN_HELPER(name, value) defines
- * int name(void), FIBER_RETURN_HELPER_ARG(name) int name(int v). */
+/* Return helpers (doc/DESIGN.md, "Hot-path tricks"): after a switch, `return name();`
+ * returns by an indirect jump on x86-64, one helper per site. FIBER_RETURN_HELPER(name,
+ * value) defines int name(void), FIBER_RETURN_HELPER_ARG(name) int name(int v). */
 #if defined(__x86_64__) && defined(__LP64__)
 # define FIBER_STR_(x) #x
 # define FIBER_STR(x) FIBER_STR_(x)
